@@ -1,0 +1,134 @@
+"""A tiny headless-Chromium driver over the DevTools protocol (loopback only).
+
+Used by the browser test to open built pages from disk, wait for MathJax, and
+read what a reader would see: typeset math, loaded images, links.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import websocket
+
+FLAGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-extensions", "--disable-dev-shm-usage", "--hide-scrollbars",
+    "--window-size=1280,1000", "--remote-allow-origins=*",
+]
+
+
+def find_chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+class Browser:
+    def __init__(self, binary: str, timeout: float = 30.0):
+        self.profile = tempfile.mkdtemp(prefix="aecourse-chromium-")
+        self.proc = subprocess.Popen(
+            [binary, *FLAGS, f"--user-data-dir={self.profile}", "--remote-debugging-port=0", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        port = None
+        deadline = time.time() + timeout
+        while time.time() < deadline and port is None:
+            line = self.proc.stderr.readline()
+            if not line and self.proc.poll() is not None:
+                raise RuntimeError("chromium exited before it opened its DevTools port")
+            m = re.search(r"ws://127\.0\.0\.1:(\d+)/", line)
+            if m:
+                port = int(m.group(1))
+        if port is None:
+            raise RuntimeError("chromium did not report a DevTools port in time")
+        targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
+        page = next(t for t in targets if t.get("type") == "page")
+        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=timeout)
+        self._ids = itertools.count(1)
+        self.send("Page.enable")
+        self.send("Runtime.enable")
+
+    def send(self, method: str, **params):
+        msg_id = next(self._ids)
+        self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == msg_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+
+    def evaluate(self, expression: str, await_promise: bool = False):
+        res = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=await_promise)
+        if "exceptionDetails" in res:
+            raise RuntimeError(f"page script failed: {res['exceptionDetails']}")
+        return res["result"].get("value")
+
+    def open(self, url: str, timeout: float = 30.0) -> None:
+        self.send("Page.navigate", url=url)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.evaluate("document.readyState") == "complete" and self.evaluate("location.href") == url:
+                break
+            time.sleep(0.1)
+        # MathJax 3 typesets after load; wait for its promise when it is on the page.
+        self.evaluate("(window.MathJax && MathJax.startup && MathJax.startup.promise) "
+                      "? MathJax.startup.promise.then(() => true) : Promise.resolve(false)", await_promise=True)
+
+    def screenshot(self, path: str) -> None:
+        data = self.send("Page.captureScreenshot", format="png")["data"]
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(data))
+
+    def close(self) -> None:
+        try:
+            self.ws.close()
+        finally:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            shutil.rmtree(self.profile, ignore_errors=True)
+
+
+PAGE_FACTS = r"""
+(() => {
+  const main = document.querySelector('main') || document.body;
+  const text = main.innerText;
+  const imgs = [...document.images].map(i => ({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0}));
+  const links = [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'));
+  return {
+    mathjax_version: (window.MathJax && MathJax.version) || null,
+    typeset: document.querySelectorAll('mjx-container').length,
+    math_nodes: document.querySelectorAll('.math').length,
+    raw_display_math: (text.match(/\$\$/g) || []).length,
+    raw_tex: /\\(begin|frac|sum|lVert|mathbf)\b/.test(text),
+    images: imgs,
+    links: links,
+    title: document.title,
+  };
+})()
+"""
+
+
+def page_facts(browser: Browser) -> dict:
+    return browser.evaluate(PAGE_FACTS)
+
+
+def env_without_proxy() -> dict:
+    env = dict(os.environ)
+    for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        env.pop(k, None)
+    return env
