@@ -86,7 +86,9 @@ def save(name: str, result: dict) -> Path:
     return path
 
 
-def fmt(v) -> str:
+def fmt(v, key: str = "") -> str:
+    if isinstance(v, float) and "ratio" in key:
+        return f"{v:.5f}"
     if isinstance(v, float):
         if v != v:
             return "—"
@@ -104,7 +106,7 @@ def markdown_table(rows: list[dict]) -> str:
     keys = list(dict.fromkeys(k for r in rows for k in r))
     out = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     for r in rows:
-        out.append("| " + " | ".join(fmt(r.get(k, "")) for k in keys) + " |")
+        out.append("| " + " | ".join(fmt(r.get(k, ""), k) for k in keys) + " |")
     return "\n".join(out) + "\n"
 
 

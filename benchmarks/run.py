@@ -47,7 +47,7 @@ def summary_markdown(results: dict) -> str:
         lines.append(markdown_table(r["rows"]))
         extras = {k: v for k, v in r.items() if k not in ("title", "rows", "machine", "goal", "met")}
         for k, v in extras.items():
-            lines.append(f"- {k.replace('_', ' ')}: {v:.4g}" if isinstance(v, float) else f"- {k.replace('_', ' ')}: {v}")
+            lines.append(f"- {k.replace('_', ' ')}: {v:.3g}" if isinstance(v, float) else f"- {k.replace('_', ' ')}: {v}")
         lines.append(f"- **goal**: {r['goal']} — **{'met' if r['met'] else 'missed'}**\n")
     return "\n".join(lines) + "\n"
 
