@@ -225,9 +225,9 @@ class Grader:
             status = e["outcome"]
             reason = f"{label} in {where(c)}"
             if e["outcome"] == "kernel_died" and e.get("message"):
-                reason += f": {e['message'].replace('Kernel died: ', '')}"
+                reason += f": {e['message']}"
             elif e["outcome"] == "memory_limit":
-                reason += f": {e.get('message', '')}"
+                reason += f" ({self.limits.memory_mb} MB): {e.get('message', '')}; the run was stopped there"
             elif e["outcome"] == "timeout":
                 reason += f": cell ran longer than {self.limits.cell_timeout} s"
         elif res.killed_wall:
@@ -277,7 +277,9 @@ class Grader:
             entry["checks"] = [asdict(c) for c in checks]
             parts.append(entry)
         result = self._result(sid, status, reason, parts, sub_hash, time.monotonic() - t0, notes)
-        result["cells"] = {str(c): {"outcome": e["outcome"], "message": e.get("message", "")} for c, e in ends.items()}
+        result["cells"] = {str(c): {"kind": infos[c].kind if c < len(infos) else "?", "outcome": e["outcome"],
+                                    "message": e.get("message", ""), "duration": e.get("duration")}
+                           for c, e in ends.items()}
         result["junit"] = res.junit is not None
         if res.junit:
             report.atomic_write(self.out / "reports" / f"{sid}.junit.xml", res.junit)

@@ -93,6 +93,13 @@ EXPORTS = {
 }
 
 
+# Every part first records which of its contract names the notebook defines: a part whose
+# answer left a name undefined scores 0 (its other checks could otherwise pass on earlier work).
+for _part in C.PARTS:
+    if _part.id in EXPORTS:
+        EXPORTS[_part.id] = {"defined": f"[n in globals() for n in {list(_part.names)!r}]", **EXPORTS[_part.id]}
+
+
 def sizes(smoke: bool) -> tuple[int, int]:
     """(held-out queries, k-NN reference images)."""
     return (300, 2000) if smoke else (1000, 10000)
@@ -198,6 +205,20 @@ def _image_outputs(found, errors, name, hidden_data):
 
 
 def score(grade_id, found, errors, hidden):
+    names = C.part(grade_id).names
+    defined = found.get("defined")
+    if defined is not None and np.size(defined) == len(names):
+        missing = [n for n, d in zip(names, np.ravel(defined)) if not d]
+    else:
+        missing = list(names)
+    if missing:
+        why = errors.get("defined")
+        return [Check("names this part must define", False, ", ".join(names),
+                      f"not defined: {', '.join(missing)}" if not why else f"an error: {why}")]
+    return _score(grade_id, found, errors, hidden)
+
+
+def _score(grade_id, found, errors, hidden):
     t = C.thresholds(smoke=bool(hidden["smoke"][0]))
     n = len(hidden["noisy_q"])
     checks: list[Check] = []

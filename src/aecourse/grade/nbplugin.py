@@ -83,6 +83,7 @@ def _patch_nbval():
                 _state["bytes"] += sum(len(str(v)) for v in content.get("data", {}).values())
             elif kind == "error":
                 _state["error"] = (str(content.get("ename", ""))[:100], str(content.get("evalue", ""))[:300])
+                _state["kernel"] = self
             if _MAX_OUTPUT and _state["bytes"] > _MAX_OUTPUT:
                 try:
                     self.km.shutdown_kernel(now=True)
@@ -132,23 +133,33 @@ def pytest_runtest_logreport(report):
     cell = _cell(report.nodeid)
     if report.when == "call" or (report.when == "setup" and not report.passed):
         if report.passed:
-            _emit(event="end", cell=cell, outcome="passed")
+            _emit(event="end", cell=cell, outcome="passed", duration=round(report.duration, 3))
             return
         if report.skipped:
-            _emit(event="end", cell=cell, outcome="skipped")
+            _emit(event="end", cell=cell, outcome="skipped", duration=round(report.duration, 3))
             return
         text = str(report.longrepr)[-4000:] if report.longrepr else ""
         kind = _classify(text)
         err = _state["error"]
         if kind == "error" and err and err[0] == "MemoryError":
             kind = "memory_limit"
-        if kind == "error" and err:
+            # The failed allocation's frames stay referenced (IPython keeps the last traceback), so
+            # the kernel is left at its memory limit: stop it rather than let later cells fail at random.
+            kernel = _state.get("kernel")
+            try:
+                kernel.km.shutdown_kernel(now=True)
+            except Exception:
+                pass
+        died = re.search(r"Kernel died: ([^\n]*)", text)
+        if kind == "kernel_died" and died:
+            message = died.group(1).strip()
+        elif kind == "error" and err:
             message = f"{err[0]}: {err[1]}".strip()
         else:
             lines = [ln for ln in re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines() if ln.strip()]
             message = next((ln.strip() for ln in lines if "Kernel died" in ln or "Timeout of" in ln
                             or "Output limit" in ln or "Kernel dead" in ln), lines[-1].strip() if lines else "")
-        _emit(event="end", cell=cell, outcome=kind, message=message[:500])
+        _emit(event="end", cell=cell, outcome=kind, message=message[:500], duration=round(report.duration, 3))
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -354,11 +354,11 @@ class Sandbox:
     def run_notebook(self, nb_path_in_work: str, work: Path, base: Path, slot: int) -> RunResult:
         lim = self.limits
         argv = [
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "nbval.plugin",
             "-p", "aecourse.grade.nbplugin", "-c", "/dev/null", "--rootdir", str(work), "-o", "addopts=",
             "--nbval-lax", "--nbval-current-env", f"--nbval-cell-timeout={lim.cell_timeout}",
             "--nbval-kernel-startup-timeout=120", f"--junitxml={work / 'junit.xml'}", "-W", "ignore",
             nb_path_in_work,
         ]
-        extra = {"AECOURSE_GRADE_MAX_OUTPUT": str(lim.max_output)}
+        extra = {"AECOURSE_GRADE_MAX_OUTPUT": str(lim.max_output), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
         return self.run_argv(argv, self.level, slot, lim.wall_timeout, work=work, base=base, extra_env=extra)
