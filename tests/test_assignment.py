@@ -249,3 +249,13 @@ def test_identity_denoiser_spliced_into_the_source_fails_only_its_check(tmp_path
     assert failed == {"denoise"}, {i: m[-800:] for i, (s, m) in results.items() if s != "passed"}
     denoise = next(m for i, (s, m) in results.items() if s != "passed")
     assert "identity" in denoise
+
+
+def test_points_typed_in_the_notebook_match_the_spec():
+    text = "\n".join(c.source for c in nbformat.read(SOURCE, as_version=4).cells if c.cell_type == "markdown")
+    for p in spec.PARTS:
+        assert f"| `{p.id}` ({p.points}" in text, f"contract table: {p.id} should show {p.points} points"
+        unit = "point" if p.points == 1 else "points"
+        assert f"(`{p.id}`, {p.points} {unit}" in text, f"task heading of {p.id} should show {p.points} {unit}"
+    for name, value in (("NOISE_FACTOR", spec.NOISE_FACTOR), ("LATENT_DIM", spec.LATENT_DIM)):
+        assert f"{name} = {value}" not in text, f"{name} should come from the package, not be typed"

@@ -227,3 +227,112 @@ def test_another_architecture_seed_and_training_length_passes():
     ns = correct_namespace(seed=1, filters=(16, 48), epochs=12)
     failed, results = failing(ns)
     assert failed == set(), results
+
+
+# --------------------------------------------------------------------------- noise task, no training needed
+@pytest.fixture(scope="module")
+def data_ns():
+    return load()
+
+
+def _noise_ns(data_ns, noise):
+    ns = dict(data_ns, add_noise=noise)
+    ns["x_train_noisy"] = noise(ns["x_train"], spec.NOISE_FACTOR, spec.NOISE_SEED)
+    ns["x_test_noisy"] = noise(ns["x_test"], spec.NOISE_FACTOR, spec.NOISE_SEED + 1)
+    return ns
+
+
+def _message(fn, ns):
+    with pytest.raises(checks.CheckError) as info:
+        fn(ns)
+    assert isinstance(info.value, AssertionError)
+    return str(info.value)
+
+
+def test_correct_noise_passes_visible_and_hidden_checks(data_ns, capsys):
+    checks.check_noise(data_ns)
+    checks.check_noise_heldout(data_ns)
+    assert "passed" in capsys.readouterr().out
+
+
+def test_missing_name_says_which_answer_cell_to_run(data_ns):
+    ns = {k: v for k, v in data_ns.items() if k != "x_test_noisy"}
+    msg = _message(checks.check_noise, ns)
+    assert "`x_test_noisy` is not defined" in msg and "answer_noise" in msg
+
+
+def wrong_factor(x, noise_factor, seed):
+    return add_noise(x, 1.0, seed)
+
+
+def hard_coded_factor(x, noise_factor, seed):
+    return add_noise(x, spec.NOISE_FACTOR, seed)
+
+
+def uniform_noise(x, noise_factor, seed):
+    rng = np.random.default_rng(seed)
+    return np.clip(x + noise_factor * rng.uniform(-1, 1, x.shape), 0, 1).astype("float32")
+
+
+def in_place(x, noise_factor, seed):
+    x += 0.0 * x + noise_factor * np.random.default_rng(seed).standard_normal(x.shape).astype("float32")
+    np.clip(x, 0, 1, out=x)
+    return x.copy()
+
+
+_unseeded_rng = np.random.default_rng()
+
+
+def unseeded(x, noise_factor, seed):
+    return np.clip(x + noise_factor * _unseeded_rng.standard_normal(x.shape), 0, 1).astype("float32")
+
+
+def float64_noise(x, noise_factor, seed):
+    return add_noise(x, noise_factor, seed).astype("float64")
+
+
+@pytest.mark.parametrize("noise, words", [
+    (no_noise, "no noise was added"),
+    (unclipped_noise, "not clipped"),
+    (wrong_factor, "expected amount of noise"),
+    (uniform_noise, "expected amount of noise"),
+    (unseeded, "not reproducible"),
+    (float64_noise, "float32"),
+])
+def test_wrong_noise_is_caught_with_a_specific_message(data_ns, noise, words):
+    msg = _message(checks.check_noise, _noise_ns(data_ns, noise))
+    assert words in msg and "expected:" in msg and "found:" in msg, msg
+
+
+def test_noise_that_changes_its_input_is_caught(data_ns):
+    ns = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in data_ns.items()}
+    ns["add_noise"] = in_place
+    ns["x_train_noisy"] = add_noise(ns["x_train"], spec.NOISE_FACTOR, spec.NOISE_SEED)
+    ns["x_test_noisy"] = add_noise(ns["x_test"], spec.NOISE_FACTOR, spec.NOISE_SEED + 1)
+    assert "in place" in _message(checks.check_noise, ns)
+
+
+def test_hard_coded_noise_factor_passes_visible_check_but_not_hidden_one(data_ns):
+    ns = _noise_ns(data_ns, hard_coded_factor)
+    checks.check_noise(ns)
+    assert "expected amount of noise" in _message(checks.check_noise_heldout, ns)
+
+
+def test_test_images_noised_with_the_training_seed_are_caught(data_ns):
+    ns = dict(data_ns, x_test_noisy=add_noise(data_ns["x_test"], spec.NOISE_FACTOR, spec.NOISE_SEED))
+    assert "NOISE_SEED + 1" in _message(checks.check_noise, ns)
+
+
+def test_raw_pixels_are_caught(data_ns):
+    ns = dict(data_ns, x_train=data_ns["x_train"] * 255)
+    assert "divide by 255" in _message(checks.check_noise, ns)
+
+
+def test_run_all_reports_unexpected_errors_instead_of_crashing(data_ns):
+    class Broken:
+        def predict(self, x, verbose=0):
+            raise RuntimeError("boom")
+
+    results = checks.run_all(dict(_noise_ns(data_ns, add_noise), encoder=Broken(), autoencoder=Broken()))
+    assert results["noise"] is None
+    assert "boom" in results["model"]
