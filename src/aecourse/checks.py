@@ -18,6 +18,9 @@ They never depend on one architecture, seed or training length: a correct
 solution that differs in those passes. Thresholds come from
 :func:`aecourse.assignments.denoising.thresholds` (smaller data in smoke mode).
 
+A failing check shows the student its message and one short frame, not the
+checks' internals (see :func:`_student_facing`).
+
 ``check_*_heldout`` functions are the hidden checks: they run the student's
 functions and models on inputs the notebook never saw (other images, another
 noise seed, another noise factor).
@@ -25,6 +28,7 @@ noise seed, another noise factor).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -53,6 +57,20 @@ class CheckError(AssertionError):
 
 
 # --------------------------------------------------------------------------- helpers
+def _student_facing(fn):
+    """Re-raise a CheckError without the checks' internal frames, so the notebook shows the message."""
+
+    @functools.wraps(fn)
+    def check(ns: Mapping) -> None:
+        try:
+            return fn(ns)
+        except CheckError as e:
+            error = e.with_traceback(None)
+        raise error  # the check failed: read the message below (expected / found / hint)
+
+    return check
+
+
 def _get(ns: Mapping, name: str, part: str):
     if name not in ns:
         answer = spec.part(part).answer_id
@@ -237,6 +255,7 @@ def _noise_statistics(part: str, name: str, noisy: np.ndarray, clean: np.ndarray
                               "and the noise factor you are given.")
 
 
+@_student_facing
 def check_noise(ns: Mapping) -> None:
     """Task 'noise': reads add_noise, x_train, y_train, x_test, y_test, x_train_noisy, x_test_noisy."""
     part = "noise"
@@ -284,6 +303,7 @@ def check_noise(ns: Mapping) -> None:
                   f"clipped to [0, 1]; noisy vs clean test MSE {_mse(x_test_noisy, x_test):.4f}.")
 
 
+@_student_facing
 def check_noise_heldout(ns: Mapping) -> None:
     """Hidden check: add_noise on images, noise factors and seeds the notebook never used."""
     part = "noise"
@@ -325,6 +345,7 @@ def _check_trained(model, part: str, noisy: np.ndarray, clean: np.ndarray) -> No
                          hint="train it: autoencoder.fit(x_train_noisy, x_train, epochs=..., batch_size=...).")
 
 
+@_student_facing
 def check_model(ns: Mapping) -> None:
     """Task 'model': reads encoder, autoencoder (and x_test for probe images)."""
     part = "model"
@@ -406,6 +427,7 @@ def _degenerate_output(part: str, name: str, out: np.ndarray, noisy: np.ndarray,
                               "and use its output, not the input.")
 
 
+@_student_facing
 def check_denoise(ns: Mapping) -> None:
     """Task 'denoise': reads x_test_denoised, ae_mse (and x_test, x_test_noisy, autoencoder)."""
     part = "denoise"
@@ -457,6 +479,7 @@ def check_denoise(ns: Mapping) -> None:
                   f"{t['max_denoise_mse']}; noisy input: {_mse(x_test_noisy, x_test):.4f}.")
 
 
+@_student_facing
 def check_denoise_heldout(ns: Mapping) -> None:
     """Hidden check: the autoencoder denoises test images with noise the notebook never drew."""
     part = "denoise"
@@ -479,6 +502,7 @@ def check_denoise_heldout(ns: Mapping) -> None:
 
 
 # --------------------------------------------------------------------------- task: pca
+@_student_facing
 def check_pca(ns: Mapping) -> None:
     """Task 'pca': reads pca_test_denoised, pca_mse (and x_train(_noisy), x_test(_noisy), autoencoder).
 
@@ -538,6 +562,7 @@ def check_pca(ns: Mapping) -> None:
 
 
 # --------------------------------------------------------------------------- task: codes
+@_student_facing
 def check_codes(ns: Mapping) -> None:
     """Task 'codes': reads z_train, z_test (and encoder, x_train(_noisy), x_test(_noisy))."""
     part = "codes"
@@ -585,6 +610,7 @@ def check_codes(ns: Mapping) -> None:
     _passed(part, f"z_train {ns['z_train'].shape}, z_test {z_test.shape}, the encoder's codes of the noisy images.")
 
 
+@_student_facing
 def check_codes_heldout(ns: Mapping) -> None:
     """Hidden check: the encoder gives LATENT_DIM codes that vary for images the notebook never saw."""
     part = "codes"
@@ -600,6 +626,7 @@ def check_codes_heldout(ns: Mapping) -> None:
 
 
 # --------------------------------------------------------------------------- task: knn
+@_student_facing
 def check_knn(ns: Mapping) -> None:
     """Task 'knn': reads knn_accuracy_ae, knn_accuracy_pca (and z_train, z_test, y_*, x_*_noisy)."""
     part = "knn"
@@ -637,6 +664,7 @@ def check_knn(ns: Mapping) -> None:
 
 
 # --------------------------------------------------------------------------- task: view
+@_student_facing
 def check_view(ns: Mapping) -> None:
     """Task 'view': reads z_test_2d (and x_test)."""
     part = "view"
