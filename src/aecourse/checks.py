@@ -281,7 +281,7 @@ def check_noise(ns: Mapping) -> None:
                              hint=f"{name} = add_noise({name[:-6]}, NOISE_FACTOR, ...).")
         sub = slice(0, min(len(clean), 5000))
         _noise_statistics(part, f"`{name}`", noisy[sub], clean[sub], spec.NOISE_FACTOR)
-    small = x_test[:64]
+    small = x_test[:64].copy()  # never hand the student's own arrays to their function
     a = _check_noise_function(add_noise, small, spec.NOISE_FACTOR, spec.NOISE_SEED, part, "x_test[:64]")
     b = _check_noise_function(add_noise, small, spec.NOISE_FACTOR, spec.NOISE_SEED, part, "x_test[:64]")
     if not np.array_equal(a, b):
@@ -294,8 +294,8 @@ def check_noise(ns: Mapping) -> None:
                          expected="different noise for different seeds", found="identical outputs",
                          hint="seed the random generator with the `seed` argument.")
     x_test_noisy = _array(ns, "x_test_noisy", part)
-    want = add_noise(x_test[:64], spec.NOISE_FACTOR, spec.NOISE_SEED + 1)
-    if not np.allclose(x_test_noisy[:64], want, atol=1e-6):
+    want = np.asarray(add_noise(x_test.copy(), spec.NOISE_FACTOR, spec.NOISE_SEED + 1))
+    if want.shape != x_test_noisy.shape or not np.allclose(x_test_noisy, want, atol=1e-6):
         raise CheckError(part, "`x_test_noisy` is not add_noise(x_test, NOISE_FACTOR, NOISE_SEED + 1).",
                          expected="x_test_noisy = add_noise(x_test, NOISE_FACTOR, NOISE_SEED + 1)",
                          found="different values", hint="use the constants given at the top of the notebook.")
