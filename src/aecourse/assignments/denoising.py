@@ -10,7 +10,11 @@ Changes to the contract since the skeleton (d927ed8): none renamed. Added
 points, the names each answer must leave), ``SMOKE_THRESHOLDS`` and
 ``thresholds()`` (smoke runs train on 2,000 images and cannot meet the full
 thresholds), ``z_test_2d`` (the 2-D view), ``pca_mse``/``ae_mse`` and more
-threshold keys. ``THRESHOLDS`` keeps its three original keys.
+threshold keys, ``REFERENCE_RESULTS``. ``THRESHOLDS`` keeps its three original keys;
+``min_knn_accuracy`` was raised from 0.85 to 0.90 after the reference measured 0.944.
+Seeds made explicit: ``x_train_noisy`` uses ``NOISE_SEED``, ``x_test_noisy`` uses
+``NOISE_SEED + 1`` (with one seed, the test images would get the first training
+images' noise pattern).
 
 Contract (what the graded answer cells must leave behind in the notebook):
 
