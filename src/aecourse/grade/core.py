@@ -22,7 +22,7 @@ import numpy as np
 
 from . import notebook as nbmod
 from . import report
-from .sandbox import LEVEL_NONE, Limits, Sandbox
+from .sandbox import LEVEL_NONE, Limits, Sandbox, Slots
 from .spec import Check, export_code, load_export, load_spec
 
 SOURCE_NAME = "source.ipynb"
@@ -328,12 +328,13 @@ class Grader:
             else:
                 todo.append((sid, path, problem))
         skipped = len(results)
-        if todo:
-            self.sandbox.probe()
-            # Changing the isolation level changes nothing in the fingerprint: points do not depend on it.
+        held = Slots(min(self.jobs, max(1, len(todo)))) if todo else None
         slots: queue.Queue = queue.Queue()
-        for i in range(self.jobs):
+        for i in (held.numbers() if held else []):
             slots.put(i)
+        if todo:
+            # The isolation level is not in the fingerprint: points do not depend on it.
+            self.sandbox.probe(held.numbers()[0])
         lock = threading.Lock()
 
         def task(item):
@@ -342,22 +343,35 @@ class Grader:
             try:
                 try:
                     r = self.grade_one(sid, path, problem, slot)
+                    with lock:
+                        self.write_outputs(r)
                 except Exception as e:  # never abort the batch
                     traceback.print_exc()
                     r = self._result(sid, "grader_error", f"{type(e).__name__}: {e}", self._empty_parts(), "")
-                with lock:
-                    self.write_outputs(r)
+                    with lock:
+                        self.write_outputs(r)
                 return r
             finally:
                 slots.put(slot)
 
+        try:
+            self._run_batch(todo, results, slots, lock, task)
+        finally:
+            if held:
+                held.release()
+        self.write_gradebook(results)
+        self.summary = {"graded": len(todo), "skipped": skipped, "level": self.sandbox.level,
+                        "level_notes": self.sandbox.reason}
+        return results
+
+    def _run_batch(self, todo, results, slots, lock, task):
         bar = None
         if self.progress and todo:
             from tqdm import tqdm
 
             bar = tqdm(total=len(todo), desc="grading", unit="nb", file=sys.stderr, dynamic_ncols=True)
         try:
-            with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            with ThreadPoolExecutor(max_workers=max(1, slots.qsize())) as pool:
                 futures = [pool.submit(task, item) for item in todo]
                 for fut in as_completed(futures):
                     r = fut.result()
@@ -368,7 +382,3 @@ class Grader:
         finally:
             if bar:
                 bar.close()
-        self.write_gradebook(results)
-        self.summary = {"graded": len(todo), "skipped": skipped, "level": self.sandbox.level,
-                        "level_notes": self.sandbox.reason}
-        return results

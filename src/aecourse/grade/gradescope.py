@@ -136,6 +136,15 @@ def run(root: Path) -> int:
         spec = cfg["spec"]
         if spec.endswith(".py"):
             spec = str(source / spec)
+        if os.geteuid() == 0:
+            # Unzipping does not keep modes: make the private parts root-only, so that even without
+            # mount namespaces the sandbox user cannot read the source, the hidden data or the results.
+            for private in ("assignment", "hidden", "spec.py", "grade.json"):
+                if (source / private).exists():
+                    os.chmod(source / private, 0o700 if (source / private).is_dir() else 0o600)
+            for private in (root / "results", root / "submission"):
+                if private.is_dir():
+                    os.chmod(private, 0o700)
         work = Path(tempfile.mkdtemp(prefix="aecourse-gradescope-"))
         try:
             subs = work / "subs"

@@ -66,6 +66,42 @@ class RunResult:
     junit: str | None = None
 
 
+class Slots:
+    """Job slots shared by every grader process on the machine, one sandbox user each.
+
+    Two graders running at once (two batches, or parallel tests) must not share a user: its
+    processes count against one ``RLIMIT_NPROC``, and a fork bomb in one would starve the other.
+    A slot is held with an exclusive ``flock`` on ``$TMPDIR/aecourse-grader-slots/N.lock``.
+    """
+
+    def __init__(self, n: int, limit: int = 64):
+        d = Path(tempfile.gettempdir()) / "aecourse-grader-slots"
+        d.mkdir(mode=0o700, exist_ok=True)
+        self.held: dict[int, int] = {}
+        import fcntl
+
+        for i in range(limit):
+            if len(self.held) == n:
+                break
+            fd = os.open(d / f"{i}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            self.held[i] = fd
+        if not self.held:
+            raise RuntimeError(f"all {limit} grader job slots are busy")
+
+    def numbers(self) -> list[int]:
+        return sorted(self.held)
+
+    def release(self) -> None:
+        for fd in self.held.values():
+            os.close(fd)
+        self.held.clear()
+
+
 def _user_name(slot: int) -> str:
     return USER if slot == 0 else f"{USER}-{slot}"
 
@@ -150,9 +186,16 @@ class Sandbox:
         self.reason = ""
 
     # -- choosing the level ---------------------------------------------------------------
-    def probe(self) -> str:
+    def probe(self, slot: int | None = None) -> str:
         if self.level:
             return self.level
+        if slot is None:
+            slots = Slots(1)
+            try:
+                return self.probe(slots.numbers()[0])
+            finally:
+                slots.release()
+        self._probe_slot = slot
         wanted = self.requested
         candidates = [LEVEL_FULL, LEVEL_USER, LEVEL_NONE] if wanted == "auto" else [
             {"full": LEVEL_FULL, "user": LEVEL_USER, "none": LEVEL_NONE}[wanted]]
@@ -178,7 +221,7 @@ class Sandbox:
             "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); s.close()\n"
             "print('probe-ok', os.getuid())\n"
         )
-        res = self.run_argv([sys.executable, "-c", code], level=level, slot=0, timeout=120)
+        res = self.run_argv([sys.executable, "-c", code], level=level, slot=self._probe_slot, timeout=120)
         if res.exit_code == 0 and "probe-ok" in res.log_tail:
             return True, ""
         return False, (res.log_tail.strip().splitlines() or ["exit %s" % res.exit_code])[-1][:200]

@@ -39,6 +39,12 @@ class Check:
     hidden: bool = False
     weight: float = 1.0
 
+    def __post_init__(self):  # numpy scalars in, plain JSON-able values out
+        self.passed = bool(self.passed)
+        self.hidden = bool(self.hidden)
+        self.weight = float(self.weight)
+        self.name, self.expected, self.found = str(self.name), str(self.expected), str(self.found)
+
 
 REGISTRY = {
     # assignment folder name -> spec module
