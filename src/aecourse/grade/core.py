@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import traceback
+import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
@@ -260,7 +261,11 @@ class Grader:
                 if exp_cell is not None:
                     ev = ends.get(exp_cell)
                     if ev and ev["outcome"] == "passed":
-                        found, errors = load_export(work / "_grader" / f"export-{p.grade_id}.npz")
+                        try:
+                            found, errors = load_export(work / "_grader" / f"export-{p.grade_id}.npz")
+                        except (OSError, ValueError, zipfile.BadZipFile) as e:
+                            entry["notes"].append(f"results for this part could not be read: {e}")
+                            errors = {name: "not readable" for name in self.spec.EXPORTS.get(p.grade_id, {})}
                     else:
                         why = ("it did not run" if ev is None else ev.get("message") or ev["outcome"])
                         entry["notes"].append(f"results for this part could not be collected: {why}")

@@ -132,7 +132,11 @@ def load_export(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
             raise ValueError("export file too large")
     with np.load(path, allow_pickle=False) as data:
         for key in data.files:
-            arr = data[key]
+            try:
+                arr = data[key]
+            except ValueError:  # an object array (pickle) or a malformed member
+                errors[key.removeprefix("error:")] = "not a plain numeric array"
+                continue
             if key.startswith("error:"):
                 errors[key[6:]] = str(arr)
             elif arr.dtype.kind in "biuf":
