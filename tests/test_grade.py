@@ -107,7 +107,8 @@ def build_submissions(folder: Path, assignment: Path, out: Path, port: int) -> d
         "import sys, warnings, logging\n"
         "sys.stderr.write('2026-11-27 W tensorflow/core/util/port.cc:153] oneDNN custom operations are on.\\n' * 40)\n"
         "warnings.warn('this API is deprecated', DeprecationWarning)\n"
-        "logging.getLogger('absl').warning('Compiled the loaded model, but the compiled metrics have yet to be built')\n"
+        "logging.getLogger('absl').warning('Compiled the loaded model, but the compiled metrics have yet to be '\n"
+        "                                  'built')\n"
         "def scale(x, factor):\n    return np.array([v * factor for v in np.asarray(x, dtype=float)])")
     noisy["normalize_answer"] = ("def normalize(v):\n    v = np.asarray(v, dtype=np.float64)\n"
                                  "    return (v - np.mean(v)) / np.sqrt(np.mean((v - np.mean(v)) ** 2))")
@@ -173,7 +174,8 @@ def build_submissions(folder: Path, assignment: Path, out: Path, port: int) -> d
                                             "        hog.append(bytes(100 * 2**20))\n_bomb()\n" + S["scale_answer"]},
        ("memory_limit", "memory limit in part 1 (answer cell scale_answer) (2048 MB): MemoryError",
         {"check_scale": 0, "check_normalize": 0, "check_fit": 0}))
-    nb("big_output", {**S, "normalize_answer": "for _ in range(100):\n    print('x' * 10**6)\n" + S["normalize_answer"]},
+    nb("big_output", {**S, "normalize_answer": "for _ in range(100):\n    print('x' * 10**6)\n"
+                                               + S["normalize_answer"]},
        ("output_limit", "output limit exceeded in part 2 (answer cell normalize_answer)",
         {"check_scale": 2, "check_normalize": 0, "check_fit": 0}))
     nb("fork_bomb", {**S, "normalize_answer": (

@@ -1,4 +1,4 @@
-"""The grader on the real assignment (smoke mode): a correct, a partly correct and a blank submission.
+"""The grader on the real assignment (smoke mode): correct, other-architecture, partly correct and blank.
 
 Submissions are made from the committed source and student notebooks; each trains the real
 convolutional autoencoder on the smoke-size data inside the sandbox, so this file takes a
@@ -56,6 +56,7 @@ def graded(tmp_path_factory):
     first = {k: sol[k] for k in ("answer_noise", "answer_model", "answer_denoise")}
     nbformat.write(real.student(first), subs / "partial.ipynb")
     nbformat.write(real.student(), subs / "blank.ipynb")
+    nbformat.write(real.student({**sol, "answer_model": real.OTHER_MODEL}), subs / "other_arch.ipynb")
     out = base / "out"
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), AECOURSE_SMOKE="1")
     proc = subprocess.run([sys.executable, "-m", "aecourse.grade", str(subs), "--assignment", str(real.ASSIGNMENT),
@@ -67,8 +68,10 @@ def graded(tmp_path_factory):
     return {"rows": rows, "out": out, "points": C.POINTS, "proc": proc}
 
 
-def test_correct_gets_full_marks(graded):
-    row = graded["rows"]["correct"]
+@pytest.mark.parametrize("sid", ["correct", "other_arch"])
+def test_correct_gets_full_marks(graded, sid):
+    """The reference solution, and another architecture and seed with noise on stderr."""
+    row = graded["rows"][sid]
     assert row["status"] == "ok", row
     for p in PARTS:
         assert float(row[p]) == graded["points"][p], (p, row)
@@ -95,6 +98,6 @@ def test_blank_gets_nothing(graded):
 
 
 def test_times(graded):
-    for sid in ("correct", "partial", "blank"):
+    for sid in ("correct", "other_arch", "partial", "blank"):
         st = json.loads((graded["out"] / "state" / f"{sid}.json").read_text())
         print(f"\n{sid}: {st['seconds']:.0f} s in the sandbox ({st['isolation']})")

@@ -56,7 +56,11 @@ def main(argv=None) -> int:
     g = Grader(Path(args.assignment), Path(args.out), spec=args.spec, limits=limits, jobs=args.jobs,
                force=args.force, isolation=args.isolation, hidden_file=args.hidden,
                progress=not args.no_progress, extra_hide=args.hide)
-    results = g.grade_folder(Path(args.submissions))
+    try:
+        results = g.grade_folder(Path(args.submissions))
+    except RuntimeError as e:  # e.g. --isolation full where it cannot work
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     counts = Counter(r["status"] for r in results)
     s = g.summary
     print(f"graded {s['graded']}, unchanged {s['skipped']}; isolation: {s['level'] or 'not needed'}"

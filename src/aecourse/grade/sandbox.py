@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +103,9 @@ class Slots:
         self.held.clear()
 
 
+_USERADD_LOCK = threading.Lock()
+
+
 def _user_name(slot: int) -> str:
     return USER if slot == 0 else f"{USER}-{slot}"
 
@@ -109,15 +113,23 @@ def _user_name(slot: int) -> str:
 def ensure_user(slot: int) -> tuple[int, int]:
     """Create (once) the unprivileged grader user for a job slot; return (uid, gid)."""
     name = _user_name(slot)
-    try:
-        pw = pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-             "--shell", "/usr/sbin/nologin", "--user-group", name],
-            check=True, capture_output=True,
-        )
-        pw = pwd.getpwnam(name)
+    with _USERADD_LOCK:
+        for attempt in range(10):
+            try:
+                pw = pwd.getpwnam(name)
+                return pw.pw_uid, pw.pw_gid
+            except KeyError:
+                pass
+            res = subprocess.run(
+                ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+                 "--shell", "/usr/sbin/nologin", "--user-group", name],
+                capture_output=True, text=True,
+            )
+            if res.returncode not in (0, 9):  # 9: the user exists already (another grader made it)
+                if attempt == 9:
+                    raise RuntimeError(f"useradd {name} failed: {res.stderr.strip()}")
+                time.sleep(0.5)  # /etc/passwd locked by another useradd
+    pw = pwd.getpwnam(name)
     return pw.pw_uid, pw.pw_gid
 
 
