@@ -137,6 +137,12 @@ def build_submissions(folder: Path, assignment: Path, out: Path, port: int) -> d
     tiny.write(t, folder / "tampered.ipynb")
     exp["tampered"] = ("errors", "", partial_pts)
 
+    # Overwriting an earlier part's export file changes nothing: it was taken out of the sandbox already.
+    nb("forged_export", {**S, "fit_answer": S["fit_answer"] + (
+        "\nimport glob\npaths = glob.glob('_grader/export-*.npz')\nassert len(paths) == 2, paths\n"
+        "for path in paths:\n    np.savez(path, scaled=np.zeros(20), normalized=np.zeros(50))\n")},
+       ("ok", "", full))
+
     # Broken files.
     (folder / "invalid_json.ipynb").write_text('{"cells": [')
     exp["invalid_json"] = ("invalid_notebook", "invalid JSON", {})
@@ -254,7 +260,8 @@ def test_batch_completes(batch):
     print(f"\nbatch of {len(batch['rows'])} graded in {batch['wall']:.1f} s with --jobs 2 ({batch['level']})")
 
 
-CASES = ["correct", "noisy_correct", "partial", "blank", "tampered", "invalid_json", "empty", "py_renamed",
+CASES = ["correct", "noisy_correct", "partial", "blank", "tampered", "forged_export", "invalid_json", "empty",
+         "py_renamed",
          "nbformat2", "old_v3_in_folder", "no_notebook", "missing_cell", "infinite_loop", "os_exit", "segfault",
          "memory_bomb", "big_output", "fork_bomb", "escapes"]
 

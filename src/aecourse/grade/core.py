@@ -75,6 +75,21 @@ def find_submissions(folder: Path, assignment_name: str) -> list[tuple[str, Path
     return out
 
 
+def _copy_nofollow(src: Path, dst: Path, limit: int = 512 * 2**20) -> None:
+    """Copy a regular file written by the sandbox (never through a symlink, at most ``limit`` bytes)."""
+    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        import stat
+
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return
+        with open(fd, "rb", closefd=False) as f, open(dst, "wb") as out:
+            shutil.copyfileobj(f, out)
+    finally:
+        os.close(fd)
+
+
 class Grader:
     def __init__(self, assignment: Path, out: Path, spec=None, limits: Limits | None = None, jobs: int = 1,
                  force: bool = False, isolation: str = "auto", hidden_file: Path | None = None,
@@ -194,7 +209,18 @@ class Grader:
                 os.chown(p, uid, gid)
         del level_uid
         # Exports written before this run could only come from the student: none may exist now.
-        res = self.sandbox.run_notebook(nb_name, work, base, slot)
+        # Take each export out of the sandbox the moment its cell has passed, into a root-only folder,
+        # so that later student code cannot replace it.
+        vault = base / "exports"
+        vault.mkdir(mode=0o700)
+        export_cells = {i: info.grade_id for i, info in enumerate(infos) if info.kind == "export"}
+
+        def on_event(ev):
+            if ev.get("event") == "end" and ev.get("outcome") == "passed" and ev.get("cell") in export_cells:
+                gid_ = export_cells[ev["cell"]]
+                _copy_nofollow(gdir / f"export-{gid_}.npz", vault / f"{gid_}.npz")
+
+        res = self.sandbox.run_notebook(nb_name, work, base, slot, on_event=on_event)
         ends = {}
         starts = []
         finished = False
@@ -262,7 +288,7 @@ class Grader:
                     ev = ends.get(exp_cell)
                     if ev and ev["outcome"] == "passed":
                         try:
-                            found, errors = load_export(work / "_grader" / f"export-{p.grade_id}.npz")
+                            found, errors = load_export(vault / f"{p.grade_id}.npz")
                         except (OSError, ValueError, zipfile.BadZipFile) as e:
                             entry["notes"].append(f"results for this part could not be read: {e}")
                             errors = {name: "not readable" for name in self.spec.EXPORTS.get(p.grade_id, {})}

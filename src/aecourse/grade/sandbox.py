@@ -284,7 +284,7 @@ class Sandbox:
         return base, work
 
     def run_argv(self, argv, level: str, slot: int, timeout: float, work: Path | None = None,
-                 base: Path | None = None, extra_env: dict | None = None) -> RunResult:
+                 base: Path | None = None, extra_env: dict | None = None, on_event=None) -> RunResult:
         own_dir = work is None
         if own_dir:
             base, work = self.new_workdir(slot, level)
@@ -340,7 +340,7 @@ class Sandbox:
                                         pass_fds=[w_ev], start_new_session=True, env=env, cwd=str(work),
                                         preexec_fn=pre)
         os.close(w_ev)
-        events, killed = self._collect(proc, r_ev, timeout)
+        events, killed = self._collect(proc, r_ev, timeout, on_event)
         wall = time.monotonic() - t0
         if uid is not None and level != LEVEL_FULL:
             kill_user_processes(uid)
@@ -362,7 +362,7 @@ class Sandbox:
             shutil.rmtree(base, ignore_errors=True)
         return res
 
-    def _collect(self, proc, r_ev, timeout):
+    def _collect(self, proc, r_ev, timeout, on_event=None):
         events = []
         buf = b""
         deadline = time.monotonic() + timeout
@@ -386,9 +386,15 @@ class Sandbox:
                             *lines, buf = buf.split(b"\n")
                             for line in lines:
                                 try:
-                                    events.append(json.loads(line))
+                                    ev = json.loads(line)
                                 except ValueError:
-                                    pass
+                                    continue
+                                events.append(ev)
+                                if on_event is not None:
+                                    try:
+                                        on_event(ev)
+                                    except Exception:  # a callback must not stop the collection
+                                        pass
                 else:
                     time.sleep(min(left, 0.2))
                 if proc.poll() is not None:
@@ -406,7 +412,7 @@ class Sandbox:
             proc.wait()
         return events, killed
 
-    def run_notebook(self, nb_path_in_work: str, work: Path, base: Path, slot: int) -> RunResult:
+    def run_notebook(self, nb_path_in_work: str, work: Path, base: Path, slot: int, on_event=None) -> RunResult:
         lim = self.limits
         argv = [
             sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "nbval.plugin",
@@ -416,4 +422,5 @@ class Sandbox:
             nb_path_in_work,
         ]
         extra = {"AECOURSE_GRADE_MAX_OUTPUT": str(lim.max_output), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-        return self.run_argv(argv, self.level, slot, lim.wall_timeout, work=work, base=base, extra_env=extra)
+        return self.run_argv(argv, self.level, slot, lim.wall_timeout, work=work, base=base, extra_env=extra,
+                             on_event=on_event)
