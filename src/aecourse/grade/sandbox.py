@@ -305,7 +305,7 @@ class Sandbox:
             "pass_fds": [w_ev],
             "namespaces": level == LEVEL_FULL,
             "net_lo": True,
-            "tmpfs": ["/tmp", "/var/tmp", "/dev/shm"],
+            "tmpfs": ["/tmp", "/var/tmp", "/dev/shm", "/run/lock"],  # the world-writable places
             "keep": [str(work)] + runtime_paths(),
             "mask_parents": sorted({a for p in runtime_paths() for a in _ancestors_closed(p, uid or 0, gid or 0)})
             if uid is not None else [],
