@@ -23,7 +23,7 @@ import numpy as np
 
 from . import notebook as nbmod
 from . import report
-from .sandbox import LEVEL_NONE, Limits, Sandbox, Slots
+from .sandbox import LEVEL_NONE, Limits, Sandbox, Slots, ensure_user
 from .spec import Check, export_code, load_export, load_spec
 
 SOURCE_NAME = "source.ipynb"
@@ -201,14 +201,10 @@ class Grader:
         nb, infos, missing = nbmod.assemble(self.source_nb, answers, exports)
         nb_name = "submission.ipynb"
         nbformat.write(nb, str(work / nb_name))
-        if level_uid := (self.sandbox.level != LEVEL_NONE):
-            from .sandbox import ensure_user
-
+        if self.sandbox.level != LEVEL_NONE:
             uid, gid = ensure_user(slot)
             for p in (gdir, gdir / "inputs.npz", work / nb_name):
                 os.chown(p, uid, gid)
-        del level_uid
-        # Exports written before this run could only come from the student: none may exist now.
         # Take each export out of the sandbox the moment its cell has passed, into a root-only folder,
         # so that later student code cannot replace it.
         vault = base / "exports"
