@@ -387,3 +387,19 @@ def test_escapes_contained(batch):
     assert "ConnectionRefusedError" in answers[0]["message"]
     assert "PermissionError" in answers[1]["message"]
     assert answers[2]["message"].startswith(("FileNotFoundError", "PermissionError")), answers[2]
+
+
+def test_weakest_level_is_recorded(tmp_path):
+    """``--isolation none`` still grades (limits only) and says so in every row."""
+    assignment = tmp_path / "tiny"
+    assignment.mkdir()
+    tiny.write(tiny.source_notebook(), assignment / "source.ipynb")
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    tiny.write(tiny.with_answers(S), subs / "a.ipynb")
+    out = tmp_path / "out"
+    proc = run_grader(subs, "--assignment", assignment, "--out", out, "--spec", SPEC, "--isolation", "none",
+                      "--no-progress")
+    assert "isolation: rlimits" in proc.stdout, proc.stdout + proc.stderr
+    row = next(csv.DictReader(open(out / "gradebook.csv")))
+    assert (row["status"], row["total"], row["isolation"]) == ("ok", "5", "rlimits")
