@@ -24,7 +24,7 @@ from aecourse.assignments import denoising as C
 from .spec import Check, describe
 
 NAME = C.NAME
-VERSION = "1"
+VERSION = "2"
 
 PRELUDE = '''
 def layers_of(model):
@@ -101,8 +101,13 @@ for _part in C.PARTS:
 
 
 def sizes(smoke: bool) -> tuple[int, int]:
-    """(held-out queries, k-NN reference images)."""
-    return (300, 2000) if smoke else (1000, 10000)
+    """(held-out queries, k-NN reference images).
+
+    The student's own k-NN uses every training code (60,000 in full mode); with 10,000
+    references the grader measured 0.930 where the reference solution's notebook said 0.944,
+    so the full-mode reference set is 20,000 images, to stay close to the notebook's number.
+    """
+    return (300, 2000) if smoke else (2000, 20000)
 
 
 def _noise(rng, x, factor):
