@@ -1,0 +1,1 @@
+"""Assignment specifications: parts, points, thresholds and the names graded cells must leave."""

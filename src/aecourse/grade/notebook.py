@@ -1,0 +1,194 @@
+"""Read submissions without trusting them, and assemble the notebook the grader runs.
+
+Only the *answer cells* of a submission (nbgrader ``solution`` cells, matched by
+``grade_id``) are taken; everything else — check cells, tags, nbval markers,
+metadata, stored outputs — comes from the pristine instructor source.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+
+import nbformat
+
+MAX_NOTEBOOK_BYTES = 50 * 2**20
+# nbval reads markers such as ``# NBVAL_SKIP`` or ``# NBVAL_RAISES_EXCEPTION`` from a cell's source.
+_NBVAL_MARKER = re.compile(r"^(\s*#\s*)(NBVAL_\w+)", re.MULTILINE | re.IGNORECASE)
+
+
+class InvalidNotebook(Exception):
+    """The submission is not a notebook we can read; the message says why, for the student."""
+
+
+def nbgrader_meta(cell) -> dict:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def _source(cell) -> str:
+    src = cell.get("source", "")
+    if isinstance(src, list):
+        src = "".join(str(s) for s in src)
+    return str(src)
+
+
+def read_submission(data: bytes) -> nbformat.NotebookNode:
+    """Parse a submitted file into an nbformat-4 notebook, or raise :class:`InvalidNotebook`."""
+    if not data.strip():
+        raise InvalidNotebook("empty file")
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        raise InvalidNotebook(f"file too large ({len(data) / 2**20:.0f} MB; limit {MAX_NOTEBOOK_BYTES // 2**20} MB)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidNotebook("not a notebook: the file is not UTF-8 text") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        hint = ""
+        if re.search(r"^\s*(import |from |def |# %%)", text, re.MULTILINE):
+            hint = " (it looks like a Python script renamed .ipynb; submit the notebook itself)"
+        raise InvalidNotebook(f"not a notebook: invalid JSON at line {e.lineno}{hint}") from None
+    if not isinstance(raw, dict) or "nbformat" not in raw:
+        raise InvalidNotebook("not a notebook: JSON without an 'nbformat' field")
+    major = raw.get("nbformat")
+    if not isinstance(major, int) or major not in (3, 4):
+        raise InvalidNotebook(f"unsupported notebook format version {major!r} (need 3 or 4)")
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception as e:  # nbformat raises many kinds of errors on odd input
+        raise InvalidNotebook(f"not a readable notebook: {type(e).__name__}: {str(e)[:200]}") from None
+    if not isinstance(nb.get("cells"), list):
+        raise InvalidNotebook("not a notebook: no cells")
+    return nb
+
+
+def answer_cells(nb) -> tuple[dict[str, str], list[str]]:
+    """``{grade_id: source}`` of the submission's answer cells, and notes (duplicates)."""
+    found: dict[str, str] = {}
+    notes = []
+    for cell in nb.get("cells", []):
+        if not isinstance(cell, dict):
+            continue
+        meta = nbgrader_meta(cell)
+        gid = meta.get("grade_id")
+        if not meta.get("solution") or not isinstance(gid, str):
+            continue
+        if gid in found:
+            notes.append(f"answer cell {gid} appears more than once; the first one was graded")
+            continue
+        found[gid] = _source(cell)
+    return found, notes
+
+
+def neutralise(source: str) -> str:
+    """Disarm nbval comment markers in student code (``# NBVAL_SKIP`` → ``# disabled-NBVAL_SKIP``)."""
+    return _NBVAL_MARKER.sub(lambda m: m.group(1) + "disabled-" + m.group(2), source)
+
+
+@dataclass
+class Part:
+    """One auto-graded part: an nbgrader check cell with points."""
+
+    number: int
+    grade_id: str
+    points: float
+    answers: list[str] = field(default_factory=list)  # grade_ids of the answer cells this part depends on
+
+
+@dataclass
+class Layout:
+    """What the pristine source contains."""
+
+    parts: list[Part]
+    answers: list[str]  # every answer cell's grade_id (code and markdown)
+    manual: list[str]  # manually graded answer cells (solution and grade)
+
+    def part(self, grade_id: str) -> Part:
+        return next(p for p in self.parts if p.grade_id == grade_id)
+
+
+def layout(source_nb) -> Layout:
+    """Parts (graded check cells, in order) and the answer cells each depends on."""
+    parts: list[Part] = []
+    answers: list[str] = []
+    manual: list[str] = []
+    pending: list[str] = []
+    for cell in source_nb.cells:
+        meta = nbgrader_meta(cell)
+        gid = meta.get("grade_id")
+        if not gid:
+            continue
+        if meta.get("solution"):
+            answers.append(gid)
+            if meta.get("grade"):
+                manual.append(gid)
+            elif cell.cell_type == "code":
+                pending.append(gid)
+        elif meta.get("grade") and cell.cell_type == "code":
+            parts.append(Part(len(parts) + 1, gid, float(meta.get("points") or 0), answers=list(pending)))
+            pending = []
+    return Layout(parts, answers, manual)
+
+
+@dataclass
+class CellInfo:
+    """One code cell of the assembled notebook, numbered the way nbval numbers them."""
+
+    kind: str  # "answer", "check", "export", "other"
+    grade_id: str | None
+    part: int | None  # the part this cell belongs to (1-based), None after the last part
+
+
+def assemble(source_nb, answers: dict[str, str], exports: dict[str, str]):
+    """Pristine source + the student's answer cells + injected export cells.
+
+    ``exports`` maps a check cell's grade_id to the code of an export cell, injected
+    right before that check cell. A missing answer cell becomes a stub that raises.
+    Returns ``(notebook, [CellInfo per code cell], missing answer ids)``.
+    """
+    nb = copy.deepcopy(source_nb)
+    lay = layout(source_nb)
+    part_of_answer = {a: p.number for p in lay.parts for a in p.answers}
+    part_of_check = {p.grade_id: p.number for p in lay.parts}
+    cells = []
+    infos: list[CellInfo] = []
+    missing: list[str] = []
+    current_part = 1 if lay.parts else None
+    for cell in nb.cells:
+        cell.pop("attachments", None)
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        meta = nbgrader_meta(cell)
+        gid = meta.get("grade_id")
+        if gid and meta.get("solution"):
+            if gid in answers:
+                cell.source = neutralise(answers[gid]) if cell.cell_type == "code" else answers[gid]
+            else:
+                missing.append(gid)
+                if cell.cell_type == "code":
+                    cell.source = f'raise NotImplementedError("answer cell {gid} not found in the submission")'
+                else:
+                    cell.source = ""
+        if gid and gid in exports and gid in part_of_check:
+            code = nbformat.v4.new_code_cell(exports[gid])
+            code.metadata["aecourse_grade"] = {"export_for": gid}
+            cells.append(code)
+            infos.append(CellInfo("export", gid, part_of_check[gid]))
+        cells.append(cell)
+        if cell.cell_type == "code":
+            if gid and meta.get("solution"):
+                infos.append(CellInfo("answer", gid, part_of_answer.get(gid, current_part)))
+            elif gid in part_of_check:
+                infos.append(CellInfo("check", gid, part_of_check[gid]))
+            else:
+                infos.append(CellInfo("other", gid, current_part))
+        if gid in part_of_check:
+            n = part_of_check[gid] + 1
+            current_part = n if n <= len(lay.parts) else None
+    nb.cells = cells
+    return nb, infos, missing

@@ -1,0 +1,68 @@
+"""Submissions for the real assignment, made from its source and student notebooks."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import nbformat
+
+ASSIGNMENT = Path(__file__).resolve().parents[2] / "assignments" / "denoising_dimension_reduction"
+
+
+def _gid(cell):
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def solutions() -> dict[str, str]:
+    """Answer cells of the source as a student would leave them: the solution, markers removed."""
+    src = nbformat.read(ASSIGNMENT / "source.ipynb", as_version=4)
+    out = {}
+    for cell in src.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            out[_gid(cell)] = re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", "", cell.source, flags=re.M)
+    return out
+
+
+def student(answers: dict[str, str] | None = None):
+    """The released student notebook with some answer cells filled in."""
+    nb = nbformat.read(ASSIGNMENT / "student.ipynb", as_version=4)
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if _gid(cell) in (answers or {}):
+            cell.source = answers[_gid(cell)]
+    return nb
+
+
+# Another architecture (pooling/upsampling, Sequential), another seed, TensorFlow-like noise on stderr.
+OTHER_MODEL = '''import sys
+
+import keras
+from keras import layers
+
+keras.utils.set_random_seed(7)
+sys.stderr.write("W0000 00:00:1732700000.000000 4242 cuda_executor.cc:1015] could not find cuda drivers\\\\n" * 5)
+encoder = keras.Sequential([
+    keras.Input(shape=(28, 28, 1)),
+    layers.Conv2D(16, 3, padding="same", activation="relu"),
+    layers.MaxPooling2D(2),                                   # -> 14x14x16
+    layers.Conv2D(32, 3, padding="same", activation="relu"),
+    layers.MaxPooling2D(2),                                   # -> 7x7x32
+    layers.Flatten(),
+    layers.Dense(LATENT_DIM),                                 # -> LATENT_DIM
+], name="encoder")
+decoder = keras.Sequential([
+    keras.Input(shape=(LATENT_DIM,)),
+    layers.Dense(7 * 7 * 32, activation="relu"),
+    layers.Reshape((7, 7, 32)),
+    layers.UpSampling2D(2),                                   # -> 14x14x32
+    layers.Conv2D(32, 3, padding="same", activation="relu"),
+    layers.UpSampling2D(2),                                   # -> 28x28x32
+    layers.Conv2D(1, 3, padding="same", activation="sigmoid"),
+], name="decoder")
+autoencoder = keras.Sequential([encoder, decoder], name="other_autoencoder")
+autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
+autoencoder.fit(x_train_noisy, x_train, epochs=config.pick(6, 12), batch_size=64, verbose=2)
+'''

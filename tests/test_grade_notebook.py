@@ -1,0 +1,110 @@
+"""Unit tests of the grader's notebook handling: reading, answer extraction, assembly (no sandbox)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from grade_fixtures import tiny  # noqa: E402
+
+from aecourse.grade import notebook as nbm  # noqa: E402
+from aecourse.grade.report import atomic_write, gradebook_csv  # noqa: E402
+from aecourse.grade.spec import Check, export_code, load_export  # noqa: E402
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "empty file"),
+    (b"   \n", "empty file"),
+    (b"\xff\xfe\x00", "not UTF-8"),
+    (b'{"cells": [', "invalid JSON"),
+    (b"import numpy as np\ndef f():\n    pass\n", "Python script renamed"),
+    (b"[1, 2]", "without an 'nbformat' field"),
+    (json.dumps({"nbformat": 2}).encode(), "version 2"),
+    (json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": 3}).encode(), "not"),
+])
+def test_read_submission_rejects(data, message):
+    with pytest.raises(nbm.InvalidNotebook, match=message):
+        nbm.read_submission(data)
+
+
+def test_read_submission_converts_v3():
+    v3 = nbformat.v3.downgrade(tiny.with_answers(tiny.solved()))
+    nb = nbm.read_submission(json.dumps(v3).encode())
+    answers, _ = nbm.answer_cells(nb)
+    assert set(answers) == {"scale_answer", "normalize_answer", "fit_answer", "interpretation"}
+
+
+def test_layout_parts_and_answers():
+    lay = nbm.layout(tiny.source_notebook())
+    assert [(p.number, p.grade_id, p.points, p.answers) for p in lay.parts] == [
+        (1, "check_scale", 2, ["scale_answer"]), (2, "check_normalize", 2, ["normalize_answer"]),
+        (3, "check_fit", 1, ["fit_answer"])]
+    assert lay.manual == ["interpretation"]
+
+
+def test_assemble_takes_only_answers():
+    student = tiny.with_answers({"scale_answer": "# NBVAL_SKIP\ndef scale(x, f):\n    return x * f"})
+    for cell in student.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            cell.source = "pass"
+        cell.metadata["tags"] = ["raises-exception"]
+    student.cells = [c for c in student.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "fit_answer"]
+    answers, notes = nbm.answer_cells(student)
+    nb, infos, missing = nbm.assemble(tiny.source_notebook(), answers, {"check_normalize": "EXPORT"})
+    assert missing == ["fit_answer"]
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert len(code) == len(infos)
+    assert code[1].source.startswith("# disabled-NBVAL_SKIP")
+    assert "raises-exception" not in json.dumps([c.metadata for c in nb.cells])
+    assert code[2].source == tiny.CHECKS["check_scale"]  # pristine check with hidden tests
+    kinds = [(i.kind, i.grade_id, i.part) for i in infos]
+    assert kinds == [("other", "setup", 1), ("answer", "scale_answer", 1), ("check", "check_scale", 1),
+                     ("answer", "normalize_answer", 2), ("export", "check_normalize", 2),
+                     ("check", "check_normalize", 2), ("answer", "fit_answer", 3), ("check", "check_fit", 3)]
+    assert "answer cell fit_answer not found" in code[6].source
+
+
+def test_duplicate_answer_cells_first_wins():
+    nb = tiny.with_answers(tiny.solved())
+    dup = nbformat.v4.new_code_cell("def scale(x, f):\n    return 0")
+    dup.metadata["nbgrader"] = {"grade_id": "scale_answer", "solution": True}
+    nb.cells.append(dup)
+    answers, notes = nbm.answer_cells(nb)
+    assert "np.asarray" in answers["scale_answer"]
+    assert notes == ["answer cell scale_answer appears more than once; the first one was graded"]
+
+
+def test_export_roundtrip_refuses_pickles(tmp_path):
+    inputs = tmp_path / "in.npz"
+    np.savez(inputs, x=np.arange(3.0))
+    out = tmp_path / "out.npz"
+    code = export_code({"good": "inp['x'] * 2", "bad": "undefined_name", "obj": "[object()]"}, str(inputs), str(out))
+    exec(compile(code, "export", "exec"), {})
+    found, errors = load_export(out)
+    assert found["good"].tolist() == [0, 2, 4]
+    assert errors["bad"].startswith("NameError") and "obj" in errors
+    evil = tmp_path / "evil.npz"
+    np.savez(evil, a=np.array([object()], dtype=object))
+    found, errors = load_export(evil)
+    assert found == {} and errors == {"a": "not a plain numeric array"}
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(Exception):
+        load_export(tmp_path / "junk.npz")
+
+
+def test_atomic_write_and_gradebook(tmp_path):
+    atomic_write(tmp_path / "a" / "f.txt", "one")
+    atomic_write(tmp_path / "a" / "f.txt", "two")
+    assert (tmp_path / "a" / "f.txt").read_text() == "two"
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["f.txt"]
+    rows = [{"id": "b", "status": "ok", "reason": "", "total": 1.5, "max": 2, "isolation": "x",
+             "parts": [{"grade_id": "p1", "points": 1.5}]}]
+    assert gradebook_csv(rows, ["p1"]) == "id,status,reason,total,max,p1,isolation\nb,ok,,1.5,2,1.5,x\n"
+    assert Check("c", np.bool_(True)).passed is True
