@@ -9,6 +9,7 @@ check what a reader would see: typeset math, loaded images, links that resolve.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -35,7 +36,7 @@ def built_book() -> Path:
     (ROOT / "_build").mkdir(exist_ok=True)
     (ROOT / "_build" / "smoke-build.log").write_text(log)
     if proc.returncode != 0:
-        problems = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line or "rror" in line]
+        problems = [line for line in log.splitlines() if re.search(r"WARNING|ERROR|Error:|Traceback", line) and "ParserConfig" not in line]
         pytest.fail("strict book build failed (log: _build/smoke-build.log):\n" + "\n".join(problems[-40:]))
     assert (HTML / "index.html").is_file()
     return HTML
@@ -112,6 +113,15 @@ def test_link_checker_finds_broken_links(tmp_path):
 def test_internal_links_and_assets_resolve(built_book):
     broken = broken_links(built_book)
     assert not broken, "broken internal links:\n" + "\n".join(broken[:50])
+
+
+def test_no_solution_or_hidden_check_reaches_the_book(built_book):
+    from aecourse import assign
+
+    source = ROOT / "assignments" / "denoising_dimension_reduction" / "source.ipynb"
+    assert (built_book / "pages" / "assignment.html").is_file()
+    assert list(built_book.rglob("_downloads/*/student.ipynb")), "the student notebook is not offered for download"
+    assign.assert_no_leaks(built_book, source)
 
 
 def test_no_cdn_needed_for_math(built_book):
