@@ -53,7 +53,7 @@ def explained_variance(ratio, marks=(2, 16, 32, 64), levels=(0.9, 0.95)):
     for level in levels:
         n = int(np.searchsorted(cum, level) + 1)
         ax.axhline(level, color="0.5", lw=0.8, ls="--")
-        ax.annotate(f"{level:.0%} at k = {n}", (n, level), xytext=(4, -12),
+        ax.annotate(f"{level:.0%} at k = {n}", (1, level), xytext=(0, 3 if level > 0.92 else -11),
                     textcoords="offset points", fontsize=9, color="0.3")
     for m in marks:
         if m <= len(cum):
