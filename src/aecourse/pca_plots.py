@@ -1,0 +1,109 @@
+"""Figures for the PCA chapters: each takes arrays and returns a matplotlib Figure.
+
+Kept apart from :mod:`aecourse.plotting` so the chapters on PCA and linear
+autoencoders do not edit a shared file; the style is the same (``plotting.use_style``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _image(ax, img, cmap="gray", symmetric=False):
+    img = np.asarray(img).reshape(28, 28)
+    if symmetric:
+        m = float(np.max(np.abs(img))) or 1.0
+        im = ax.imshow(img, cmap=cmap, vmin=-m, vmax=m)
+    else:
+        im = ax.imshow(img, cmap=cmap)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    for s in ax.spines.values():
+        s.set_visible(False)
+    return im
+
+
+def mean_and_variance(mean, variance, size: float = 3.0):
+    """The mean image and the per-pixel variance side by side, each with a colour bar."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1.2, size))
+    for ax, img, title, cmap in ((axes[0], mean, "mean pixel value", "gray"),
+                                 (axes[1], variance, "per-pixel variance", "magma")):
+        im = _image(ax, img, cmap=cmap)
+        ax.set_title(title)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return fig
+
+
+def explained_variance(ratio, marks=(2, 16, 32, 64), levels=(0.9, 0.95)):
+    """Cumulative explained variance against the number of components (log x axis).
+
+    ``ratio`` holds each component's fraction of the variance, largest first;
+    ``marks`` are values of k to label, ``levels`` fractions to draw as lines.
+    """
+    import matplotlib.pyplot as plt
+
+    cum = np.cumsum(np.asarray(ratio, dtype=float))
+    k = np.arange(1, len(cum) + 1)
+    fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    ax.plot(k, cum, lw=2)
+    for level in levels:
+        n = int(np.searchsorted(cum, level) + 1)
+        ax.axhline(level, color="0.5", lw=0.8, ls="--")
+        ax.annotate(f"{level:.0%} at k = {n}", (1, level), xytext=(0, 3 if level > 0.92 else -11),
+                    textcoords="offset points", fontsize=9, color="0.3")
+    for m in marks:
+        if m <= len(cum):
+            ax.plot([m], [cum[m - 1]], "o", color="C1")
+            ax.annotate(f"k={m}: {cum[m - 1]:.0%}", (m, cum[m - 1]), xytext=(-10, 8),
+                        textcoords="offset points", fontsize=8, ha="right")
+    ax.set_xscale("log")
+    ax.set_xlabel("number of components k")
+    ax.set_ylabel("fraction of variance explained")
+    ax.set_ylim(0, 1.02)
+    fig.tight_layout()
+    return fig
+
+
+def weight_rows(rows: dict, n: int = 8, size: float = 1.0):
+    """One row per entry of ``rows`` (name -> array (k, 784)): the first ``n`` directions as images.
+
+    Each image uses a symmetric red-blue scale (red positive, blue negative),
+    because the sign and size of a direction are arbitrary.
+    """
+    import matplotlib.pyplot as plt
+
+    names = list(rows)
+    fig, axes = plt.subplots(len(names), n, figsize=(n * size + 1.4, len(names) * size * 1.08), squeeze=False)
+    for r, name in enumerate(names):
+        w = np.asarray(rows[name])
+        for c in range(n):
+            ax = axes[r, c]
+            if c < len(w):
+                _image(ax, w[c], cmap="RdBu_r", symmetric=True)
+            else:
+                ax.axis("off")
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    for c in range(n):
+        axes[0, c].set_title(str(c + 1), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def angle_curves(angles: dict, ylabel: str = "principal angle (degrees)"):
+    """Principal angles, smallest first, one line per entry of ``angles`` (label -> array)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.8, 3.5))
+    for label, a in angles.items():
+        a = np.sort(np.asarray(a, dtype=float))
+        ax.plot(np.arange(1, len(a) + 1), a, marker="o" if len(a) <= 16 else None, ms=3, label=str(label))
+    ax.set_xscale("log")
+    ax.set_xlabel("index of the angle (smallest first)")
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    fig.tight_layout()
+    return fig
