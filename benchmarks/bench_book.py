@@ -58,6 +58,7 @@ def run_notebooks(smoke: bool = False) -> dict:
         "total_seconds": sum(r["seconds"] for r in rows),
         "goal": f"every notebook peaks under {GOAL_MEMORY_GB} GB of resident memory",
         "met": bool(worst < GOAL_MEMORY_GB and all(r["status"] == "ok" for r in rows)),
+        "verdict": f"largest peak {worst:.2f} GB (goal < {GOAL_MEMORY_GB} GB)",
     }
 
 
@@ -91,4 +92,5 @@ def run_build(smoke: bool = False) -> dict:
         "all_cached_over_clean": t_all() / t_clean(),
         "goal": "a rebuild with nothing changed takes under 5% of the clean build",
         "met": bool(ok and t_all() / t_clean() < 0.05),
+        "verdict": f"cached rebuild (--all) took {100 * t_all() / t_clean():.1f}% of the clean build (goal < 5%)",
     }

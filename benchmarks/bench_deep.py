@@ -75,4 +75,7 @@ def run(smoke: bool = False) -> dict:
         "pca30_reproduced_within_1pct": bool(abs(pca_sse - PAPER["PCA"]) / PAPER["PCA"] < 0.01),
         "goal": "match or beat 3.00 squared error per test image with minutes of CPU training",
         "met": bool(sse <= PAPER["autoencoder"]),
+        "verdict": f"{sse:.2f} per test image after {t():.0f} s of training: "
+                   + (f"{100 * (1 - sse / PAPER['autoencoder']):.0f}% below" if sse <= PAPER["autoencoder"]
+                      else f"{100 * (sse / PAPER['autoencoder'] - 1):.0f}% above") + " the paper's 3.00",
     }

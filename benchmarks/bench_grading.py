@@ -114,6 +114,8 @@ def run(smoke: bool = False) -> dict:
             "all_graded_ok": full_done,
             "goal": "grader at most 1.2x plain nbval; --jobs 2 at least 1.7x faster than --jobs 1",
             "met": bool(result["overhead_vs_nbval"] <= 1.2 and result["jobs2_speedup"] >= 1.7),
+            "verdict": f"overhead {result['overhead_vs_nbval']:.2f}x (goal <= 1.2x), "
+                       f"--jobs 2 speed-up {result['jobs2_speedup']:.2f}x (goal >= 1.7x)",
         }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

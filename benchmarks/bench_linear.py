@@ -74,4 +74,6 @@ def run(smoke: bool = False) -> dict:
         "pca30_sse_per_image": sse30,
         "goal": "linear AE test MSE within 1% of PCA at every k; largest principal angle under 10 degrees",
         "met": bool(all(r["mse_ratio"] <= 1.01 and r["largest_angle_deg"] < 10 for r in rows)),
+        "verdict": f"worst MSE ratio {max(r['mse_ratio'] for r in rows):.5f}, "
+                   f"largest angle {max(r['largest_angle_deg'] for r in rows):.2f} degrees",
     }

@@ -123,4 +123,6 @@ def run(smoke: bool = False) -> dict:
         "ratio_eager_over_compiled": eager_s / eager_steps / (compiled_s / reader_steps),
         "goal": "course dense AE reaches the reader's 20,000-step test MSE in at least 20x less wall time",
         "met": bool(ratio >= 20 and course_mse <= reader_mse),
+        "verdict": (f"{ratio:.1f}x less wall time" + ("" if ratio >= 20 else f", {100 * (1 - ratio / 20):.0f}% short of 20x")
+                    + ("" if course_mse <= reader_mse else "; the course AE did not reach the reader's MSE")),
     }

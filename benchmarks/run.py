@@ -45,10 +45,11 @@ def summary_markdown(results: dict) -> str:
                      f"Keras {m['versions'].get('keras')}, commit `{m['commit']}`"
                      f"{', SMOKE MODE (not meaningful)' if m['smoke'] else ''}.*\n")
         lines.append(markdown_table(r["rows"]))
-        extras = {k: v for k, v in r.items() if k not in ("title", "rows", "machine", "goal", "met")}
+        extras = {k: v for k, v in r.items() if k not in ("title", "rows", "machine", "goal", "met", "verdict")}
         for k, v in extras.items():
             lines.append(f"- {k.replace('_', ' ')}: {v:.3g}" if isinstance(v, float) else f"- {k.replace('_', ' ')}: {v}")
-        lines.append(f"- **goal**: {r['goal']} — **{'met' if r['met'] else 'missed'}**\n")
+        lines.append(f"- **goal**: {r['goal']} — **{'met' if r['met'] else 'missed'}**"
+                     + (f": {r['verdict']}" if r.get("verdict") else "") + "\n")
     return "\n".join(lines) + "\n"
 
 
