@@ -27,7 +27,6 @@ BENCHMARKS = {
     "deep": ("benchmarks.bench_deep", "run"),
     "linear": ("benchmarks.bench_linear", "run"),
     "grading": ("benchmarks.bench_grading", "run"),
-    "notebooks": ("benchmarks.bench_book", "run_notebooks"),
     "build": ("benchmarks.bench_book", "run_build"),
 }
 
