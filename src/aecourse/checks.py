@@ -427,6 +427,18 @@ def _degenerate_output(part: str, name: str, out: np.ndarray, noisy: np.ndarray,
                               "and use its output, not the input.")
 
 
+def _denoise_fresh(part: str, autoencoder, clean, seed: int, what: str, prefix: str = ""):
+    """Noise ``clean`` with the reference noise, run the autoencoder on it, and check the output's
+    shape and that it is not degenerate; return (noisy, output)."""
+    noisy = _reference_noise(clean, spec.NOISE_FACTOR, seed)
+    out = _predict(autoencoder, noisy, part, "autoencoder")
+    if out.shape != clean.shape:
+        raise CheckError(part, f"{prefix}the autoencoder's output has the wrong shape.", expected=str(clean.shape),
+                         found=str(out.shape))
+    _degenerate_output(part, what, out, noisy, clean)
+    return noisy, out
+
+
 @_student_facing
 def check_denoise(ns: Mapping) -> None:
     """Task 'denoise': reads x_test_denoised, ae_mse (and x_test, x_test_noisy, autoencoder)."""
@@ -462,12 +474,7 @@ def check_denoise(ns: Mapping) -> None:
     # (correct noise for everyone), so a slip in the 'noise' task does not cost these points too.
     n = min(len(x_test), 1000)
     clean = x_test[:n].astype("float32")
-    noisy = _reference_noise(clean, spec.NOISE_FACTOR, _HELDOUT_SEED + 4)
-    ref_out = _predict(autoencoder, noisy, part, "autoencoder")
-    if ref_out.shape != clean.shape:
-        raise CheckError(part, "the autoencoder's output has the wrong shape.", expected=str(clean.shape),
-                         found=str(ref_out.shape))
-    _degenerate_output(part, "the autoencoder's output", ref_out, noisy, clean)
+    noisy, ref_out = _denoise_fresh(part, autoencoder, clean, _HELDOUT_SEED + 4, "the autoencoder's output")
     ref_mse = _mse(ref_out, clean)
     if ref_mse > t["max_denoise_mse"]:
         raise CheckError(part, "the denoised test images are not close enough to the clean ones.",
@@ -487,12 +494,8 @@ def check_denoise_heldout(ns: Mapping) -> None:
     autoencoder = _get(ns, "autoencoder", part)
     x_test = _array(ns, "x_test", part)
     clean = x_test[-_N_MODEL:].astype("float32")
-    noisy = _reference_noise(clean, spec.NOISE_FACTOR, _HELDOUT_SEED + 1)
-    out = _predict(autoencoder, noisy, part, "autoencoder")
-    if out.shape != clean.shape:
-        raise CheckError(part, "held-out: the autoencoder's output has the wrong shape.", expected=str(clean.shape),
-                         found=str(out.shape))
-    _degenerate_output(part, "the autoencoder's output on held-out noisy images", out, noisy, clean)
+    noisy, out = _denoise_fresh(part, autoencoder, clean, _HELDOUT_SEED + 1,
+                                "the autoencoder's output on held-out noisy images", prefix="held-out: ")
     mse = _mse(out, clean)
     limit = 1.1 * t["max_denoise_mse"]
     if mse > limit:
