@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import random
+import time
 import warnings
 
 SMOKE_VAR = "AECOURSE_SMOKE"
+_started = time.perf_counter()  # reset by setup(); read by elapsed_seconds()
 
 
 def smoke() -> bool:
@@ -67,6 +69,8 @@ def setup(seed: int = 0, *, plots: bool = True) -> dict:
     >>> cfg["smoke"]          # doctest: +SKIP
     False
     """
+    global _started
+    _started = time.perf_counter()
     quiet_tensorflow()
     set_seed(seed)
     if plots:
@@ -77,3 +81,12 @@ def setup(seed: int = 0, *, plots: bool = True) -> dict:
 
     info = {"smoke": smoke(), "seed": seed, "keras": keras.__version__, "backend": keras.backend.backend()}
     return info
+
+
+def elapsed_seconds() -> float:
+    """Seconds since :func:`setup` was called (or since import): a notebook's measured run time.
+
+    End a notebook with ``print(f"run time: {config.elapsed_seconds() / 60:.1f} min")`` and
+    glue that value for the chapter, instead of typing a duration into the prose.
+    """
+    return time.perf_counter() - _started

@@ -16,6 +16,11 @@ STYLE = {
     "axes.labelsize": 10,
     "legend.frameon": False,
     "image.cmap": "gray",
+    # Opaque white backgrounds: the inline backend's default is transparent, which turns
+    # axes labels unreadable on the book's dark theme.
+    "figure.facecolor": "white",
+    "savefig.facecolor": "white",
+    "savefig.transparent": False,
 }
 
 
