@@ -28,6 +28,17 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   echo "$want" > "$stamp"
 fi
 
+# 1b. Jupyter Book must be version 1: `pip install jupyter-book` now gives version 2, a
+# different (Node-based) tool without glue, execution timeouts or this _config.yml/_toc.yml.
+jb=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("jupyter-book"))' 2>/dev/null || echo "none")
+case "$jb" in
+  1.*) ;;
+  *) echo "setup: .venv has jupyter-book $jb, but this course is a Jupyter Book 1 book" \
+          "(requirements.txt pins jupyter-book==1.0.4.post1; version 2 is a different tool that cannot build it)." \
+          "Fix: .venv/bin/python -m pip install -r requirements.txt (or delete .venv and run bash tools/setup.sh again)." >&2
+     exit 1 ;;
+esac
+
 # 2. MathJax, served from the book itself
 MJ_VERSION=3.2.2
 if [ ! -f _mathjax/mathjax/tex-mml-chtml.js ]; then
@@ -46,7 +57,9 @@ if [ ! -f _mathjax/mathjax/tex-mml-chtml.js ]; then
 fi
 
 # 3. Headless Chromium for the browser test
-if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+# (Google Chrome, as on GitHub's runners, serves as well.)
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 \
+   && ! command -v google-chrome >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     echo "setup: installing chromium (Debian package) for the browser test"
@@ -58,4 +71,4 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
     echo "setup: no apt-get; install Chromium yourself for the browser test" >&2
   fi
 fi
-echo "setup: ready (.venv, _mathjax$(command -v chromium >/dev/null 2>&1 && echo ', chromium'))"
+echo "setup: ready (.venv with jupyter-book $jb, _mathjax$(command -v chromium >/dev/null 2>&1 && echo ', chromium'))"
