@@ -118,25 +118,26 @@ def launch_line(repo: Repository, target: str) -> str:
 def install_source(repo: Repository) -> str:
     """The install cell: a no-op where ``aecourse`` imports, else a pinned install with one clear failure."""
     return f'''{INSTALL_MARK} from _config.yml; edit that, not this cell.
-# Installs the helper package `aecourse` only where it is missing (Colab, a notebook downloaded on
-# its own), pinned to release {repo.release}. In the course repository it does nothing.
+# Installs the helper package `aecourse` only where it is missing (Colab, a notebook downloaded
+# on its own), pinned to release {repo.release}. In the course repository it does nothing.
 import importlib.util
 import os
 import subprocess
 import sys
 
 if importlib.util.find_spec("aecourse") is None:
-    source = os.environ.get("AECOURSE_INSTALL_URL") or "{repo.install_url}"
+    source = os.environ.get("AECOURSE_INSTALL_URL") or (
+        "{repo.install_url}")
     print(f"Installing the course's helper package from {{source}} ...")
     pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", source], capture_output=True, text=True)
     if pip.returncode != 0:
         said = [line for line in pip.stderr.splitlines() if line.strip()] or ["pip failed"]
         raise ModuleNotFoundError(
-            f"Could not install the course's helper package from {{source}} ({{said[-1].strip()}}).\\n"
-            "Offline or behind a firewall? Get the course another way: clone {repo.url} "
-            "(or copy it), run `bash tools/setup.sh` as its README says and open this notebook there; "
-            "or run `pip install /path/to/the/course` in this notebook's environment. "
-            "Then restart the kernel and run all cells.") from None
+            f"Could not install the course's helper package from {{source}}. Offline or behind a firewall? "
+            "Clone {repo.url} (or copy it), run `bash tools/setup.sh` "
+            "as its README says and open this notebook there; or run `pip install /path/to/the/course` "
+            "in this notebook's environment. Then restart the kernel and run all cells.\\n"
+            f"(pip said: {{said[-1].strip()}})") from None
     importlib.invalidate_caches()
     print("Installed aecourse.")'''
 
@@ -222,13 +223,17 @@ def run(root: Path = ROOT, check: bool = False) -> list[str]:
                 tmp.write_text(new, encoding="utf-8")
                 tmp.replace(path)
         if path.name == "source.ipynb":
-            if not check:
-                proc = _assign(path.parent, check=False)
-                if proc.returncode != 0:
-                    raise RuntimeError(f"python -m aecourse.assign {path.parent} failed:\n{proc.stderr}")
-            proc = _assign(path.parent, check=True)
+            student = str((path.parent / "student.ipynb").relative_to(root))
+            if check:
+                if _assign(path.parent, check=True).returncode != 0:
+                    stale.append(student)
+                continue
+            before = (path.parent / "student.ipynb").read_bytes() if (path.parent / "student.ipynb").is_file() else b""
+            proc = _assign(path.parent, check=False)
             if proc.returncode != 0:
-                stale.append(str((path.parent / "student.ipynb").relative_to(root)))
+                raise RuntimeError(f"python -m aecourse.assign {path.parent} failed:\n{proc.stderr}")
+            if (path.parent / "student.ipynb").read_bytes() != before:
+                stale.append(student)
     return stale
 
 
