@@ -45,10 +45,11 @@ dest, cache = sys.argv[1:3]
 cfg = yaml.safe_load(open("_config.yml", encoding="utf-8"))
 cfg["title"] = f"{cfg.get('title', 'The course')} (student edition)"
 cfg.setdefault("execute", {})["cache"] = cache          # the instructor edition's executed notebooks
-cfg.setdefault("html", {})["use_download_button"] = False  # page sources would show the solutions
-sphinx_config = cfg.setdefault("sphinx", {}).setdefault("config", {})
+cfg.setdefault("sphinx", {})["recursive_update"] = True    # merge the theme option below, keep the rest
+sphinx_config = cfg["sphinx"].setdefault("config", {})
 sphinx_config["hide_solutions"] = True                     # sphinx-exercise drops every {solution}
-sphinx_config["html_copy_source"] = False                  # no _sources/*.md holding them either
+sphinx_config["html_copy_source"] = False                  # no _sources/*.md holding them either,
+sphinx_config.setdefault("html_theme_options", {})["use_download_button"] = False  # nor buttons to them
 with open(dest, "w", encoding="utf-8") as f:
     yaml.safe_dump(cfg, f, sort_keys=False, allow_unicode=True)
 PY
