@@ -159,6 +159,9 @@ def test_links_in_notebooks_and_pages_point_at_this_repository():
 def test_config_pins_a_release_that_matches_the_package():
     assert REPO.url.startswith("https://github.com/") and REPO.branch
     version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    import aecourse
+
+    assert aecourse.__version__ == version, "src/aecourse/__init__.py and pyproject.toml disagree on the version"
     commit = re.fullmatch(r"[0-9a-f]{7,40}", REPO.release)
     assert commit or REPO.release == f"v{version}", (
         f"repository.release is {REPO.release!r}: use the tag v{version} of the package version in pyproject.toml "
