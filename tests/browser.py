@@ -109,6 +109,23 @@ PAGE_FACTS = r"""
   const text = main.innerText;
   const imgs = [...document.images].map(i => ({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0}));
   const links = [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'));
+  // Figures in the page's own content, and the links that cite a figure ({numref} renders
+  // "Fig. N" and the course labels figures fig-...): where each points and what it finds there.
+  const figures = [...main.querySelectorAll('figure')].map(f => ({
+    id: f.id || (f.querySelector('[id]') || {}).id || null,
+    images: [...f.querySelectorAll('img')].map(i => ({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0,
+                                                      width: i.getBoundingClientRect().width})),
+  }));
+  const figure_links = [...main.querySelectorAll('a[href]')].filter(a => {
+    const u = new URL(a.href, location.href);
+    return /^#fig-/.test(u.hash) || /^\s*Fig(ure)?\.?\s*\d/.test(a.textContent);
+  }).map(a => {
+    const u = new URL(a.href, location.href);
+    const same = u.origin === location.origin && u.pathname === location.pathname;
+    const target = same && u.hash ? document.getElementById(decodeURIComponent(u.hash.slice(1))) : null;
+    return {href: a.getAttribute('href'), text: a.textContent.trim(), same_page: same,
+            target_is_figure: !!(target && (target.tagName === 'FIGURE' || target.closest('figure')))};
+  });
   return {
     mathjax_version: (window.MathJax && MathJax.version) || null,
     typeset: document.querySelectorAll('mjx-container').length,
@@ -117,6 +134,8 @@ PAGE_FACTS = r"""
     raw_tex: /\\(begin|frac|sum|lVert|mathbf)\b/.test(text),
     images: imgs,
     links: links,
+    figures: figures,
+    figure_links: figure_links,
     title: document.title,
   };
 })()
@@ -125,6 +144,23 @@ PAGE_FACTS = r"""
 
 def page_facts(browser: Browser) -> dict:
     return browser.evaluate(PAGE_FACTS)
+
+
+def figure_problems(facts: dict) -> list[str]:
+    """What a reader of a chapter page would miss: figures that did not load, figure links that leave the page."""
+    problems = []
+    for fig in facts["figures"]:
+        if not fig["images"]:
+            continue
+        bad = [i["src"] for i in fig["images"] if not i["ok"]]
+        if bad:
+            problems.append(f"figure {fig['id']}: image not loaded {bad}")
+    for link in facts["figure_links"]:
+        if not link["same_page"]:
+            problems.append(f"{link['text']!r} ({link['href']}) points at another page, not at a figure on this one")
+        elif not link["target_is_figure"]:
+            problems.append(f"{link['text']!r} ({link['href']}) finds no figure on this page")
+    return problems
 
 
 def env_without_proxy() -> dict:

@@ -17,7 +17,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
-from browser import Browser, env_without_proxy, find_chromium, page_facts
+from browser import Browser, env_without_proxy, figure_problems, find_chromium, page_facts
+from test_prose import PENDING
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "_build" / "smoke"
@@ -70,6 +71,38 @@ def parse(path: Path) -> _Collector:
     c = _Collector()
     c.feed(path.read_text(encoding="utf-8"))
     return c
+
+
+_NUMREF = re.compile(r"\{numref\}`(?:[^`<]*<)?(fig-[\w-]+)>?`")
+_FIG_NAME = re.compile(r"^\s*:name:\s*(fig-[\w-]+)\s*$|^\((fig-[\w-]+)\)=\s*$", re.M)
+
+
+def figure_refs_not_on_their_page(text: str) -> list[str]:
+    """Figure labels that a chapter cites with {numref} but does not define itself."""
+    defined = {a or b for a, b in _FIG_NAME.findall(text)}
+    return sorted({label for label in _NUMREF.findall(text) if label not in defined})
+
+
+def test_figure_ref_check_finds_figures_defined_elsewhere():
+    text = ("See {numref}`fig-a`, {numref}`Figure %s <fig-b>` and {numref}`fig-c`.\n\n"
+            "```{glue:figure} ../notebooks/x.ipynb::key\n:name: fig-a\n```\n\n(fig-b)=\n")
+    assert figure_refs_not_on_their_page(text) == ["fig-c"]
+
+
+@pytest.mark.parametrize("chapter", sorted((ROOT / "chapters").glob("*.md")), ids=lambda p: p.name)
+def test_chapter_figures_cited_are_on_the_chapter_page(chapter):
+    """Every {numref} to a figure in a chapter points at a figure shown on that chapter page.
+
+    The pattern: glue the figure in the notebook, show it with {glue:figure} in the chapter
+    (``:name: fig-<slug>-<what>``); the notebook page keeps its own copy without that label.
+    """
+    elsewhere = figure_refs_not_on_their_page(chapter.read_text(encoding="utf-8"))
+    rel = str(chapter.relative_to(ROOT))
+    if elsewhere and rel in PENDING:
+        pytest.xfail(f"{rel} is being rewritten by {PENDING[rel]} (PENDING in tests/test_prose.py); "
+                     f"figures cited but not on the page: {elsewhere}")
+    assert not elsewhere, (f"{rel} cites figures that are not on its page: {elsewhere}; show each with "
+                           "{glue:figure} and :name: in the chapter (see the figure convention in the README)")
 
 
 def test_build_has_every_toc_page_with_executed_output(built_book):
@@ -131,16 +164,45 @@ def test_no_cdn_needed_for_math(built_book):
     assert (built_book / "mathjax" / "tex-mml-chtml.js").is_file()
 
 
-def test_pages_in_a_real_browser(built_book):
+def _chromium_or_skip() -> str:
     binary = find_chromium()
     if binary is None:
         if os.environ.get("AECOURSE_REQUIRE_BROWSER") == "1":
             pytest.fail("Chromium is required (AECOURSE_REQUIRE_BROWSER=1) but not installed: run bash tools/setup.sh")
         pytest.skip("Chromium not installed; bash tools/setup.sh installs it on Debian/Ubuntu")
     os.environ.update(env_without_proxy())
+    return binary
+
+
+def test_browser_figure_check_finds_missing_images_and_figure_links_elsewhere(tmp_path):
+    """The chapter-figure check in a real browser, on a hand-made page: it must catch each problem."""
+    binary = _chromium_or_skip()
+    png = tmp_path / "ok.png"
+    import base64
+    png.write_bytes(base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="))
+    (tmp_path / "other.html").write_text('<main><figure id="fig-far"><img src="ok.png"></figure></main>')
+    page = tmp_path / "chapter.html"
+    page.write_text('<main><figure id="fig-here"><img src="ok.png"><figcaption>Fig. 1</figcaption></figure>'
+                    '<figure id="fig-broken"><img src="missing.png"></figure>'
+                    '<p><a href="#fig-here">Fig. 1</a> <a href="other.html#fig-far">Fig. 2</a> '
+                    '<a href="#fig-nowhere">Fig. 3</a> <a href="#sec-x">Section 1</a></p></main>')
+    browser = Browser(binary)
+    try:
+        browser.open(page.as_uri())
+        problems = figure_problems(page_facts(browser))
+    finally:
+        browser.close()
+    assert len(problems) == 3, problems
+    assert "fig-broken" in problems[0] and "missing.png" in problems[0]
+    assert "other.html#fig-far" in problems[1] and "another page" in problems[1]
+    assert "#fig-nowhere" in problems[2] and "no figure" in problems[2]
+
+
+def test_pages_in_a_real_browser(built_book):
+    binary = _chromium_or_skip()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     browser = Browser(binary)
-    problems, math_pages = [], 0
+    problems, pending, math_pages, chapter_figures = [], [], 0, 0
     try:
         for page in pages(built_book):
             name = str(page.relative_to(built_book))
@@ -157,10 +219,19 @@ def test_pages_in_a_real_browser(built_book):
             bad = [i["src"] for i in facts["images"] if not i["ok"]]
             if bad:
                 problems.append(f"{name}: images not loaded: {bad}")
-            if name in ("notebooks/00_getting_started.html", "chapters/02_pca_and_linear_autoencoders.html"):
+            if name.startswith("chapters/"):
+                # Issue 10: every figure a chapter cites is on the chapter page and loads.
+                chapter_figures += len(facts["figures"])
+                source = name.replace(".html", ".md")
+                found = [f"{name}: {p}" for p in figure_problems(facts)]
+                (pending if source in PENDING else problems).extend(found)
+            if name.startswith("chapters/") or name == "notebooks/00_getting_started.html":
                 browser.screenshot(str(SCREENSHOTS / (name.replace("/", "_").replace(".html", ".png"))))
     finally:
         browser.close()
     assert math_pages >= 1, "expected typeset math in the book"
+    assert chapter_figures >= 1, "expected figures on the chapter pages"
     assert not problems, "\n".join(problems)
     assert any(SCREENSHOTS.glob("*.png"))
+    if pending:
+        pytest.xfail("chapters still being rewritten (PENDING in tests/test_prose.py):\n" + "\n".join(pending))
