@@ -87,6 +87,33 @@ def reconstruction_rows(rows: dict, n: int = 10, size: float = 1.0):
     return fig
 
 
+def reconstruction_columns(columns: dict, n: int = 3, size: float = 1.8):
+    """One column per entry of ``columns`` (name -> images), the first ``n`` images down each.
+
+    ``reconstruction_columns({"original": x_test, "k = 2": x_hat_2, "k = 16": x_hat_16})``:
+    each row is one image and its versions side by side, the names above the columns. With up
+    to four columns of ``size`` inches the panels stay larger than 150 pixels at the book's width.
+    """
+    import matplotlib.pyplot as plt
+
+    names = list(columns)
+    fig, axes = plt.subplots(n, len(names), figsize=(len(names) * size, n * size + 0.3), squeeze=False)
+    for c, name in enumerate(names):
+        imgs = _as_images(columns[name])[:n]
+        for r in range(n):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            for s in ax.spines.values():
+                s.set_visible(False)
+            if r < len(imgs):
+                ax.imshow(imgs[r], cmap="gray", vmin=0, vmax=255 if imgs.dtype == np.uint8 else 1)
+        axes[0, c].set_title(name, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
 def loss_curves(history, keys=None, logy: bool = True, title: str | None = None):
     """Plot training curves from a Keras ``History`` or a dict of lists."""
     import matplotlib.pyplot as plt
