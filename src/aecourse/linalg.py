@@ -38,10 +38,18 @@ class PCA:
         """The fraction of the total variance along each component."""
         return self.explained_variance / self.total_variance
 
-    def transform(self, x, k: int | None = None) -> np.ndarray:
-        """Codes: coordinates of ``x - mean`` along the first ``k`` components, shape (n, k)."""
+    def transform(self, x, k: int | None = None, chunk: int = 8192) -> np.ndarray:
+        """Codes: coordinates of ``x - mean`` along the first ``k`` components, shape (n, k).
+
+        Computed in float64, ``chunk`` rows at a time, so a large float32 data set is never
+        copied whole.
+        """
         w = self.components[: self.k if k is None else k]
-        return (np.asarray(x, dtype=np.float64) - self.mean) @ w.T
+        x = np.asarray(x)
+        if len(x) <= chunk:
+            return (np.asarray(x, dtype=np.float64) - self.mean) @ w.T
+        return np.concatenate([(np.asarray(x[i:i + chunk], dtype=np.float64) - self.mean) @ w.T
+                               for i in range(0, len(x), chunk)])
 
     def inverse_transform(self, z) -> np.ndarray:
         """Images from codes: ``mean + z @ components[:k]``, shape (n, d)."""
