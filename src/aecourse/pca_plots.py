@@ -58,8 +58,8 @@ def explained_variance(ratio, marks=(2, 16, 32, 64), levels=(0.9, 0.95)):
     for m in marks:
         if m <= len(cum):
             ax.plot([m], [cum[m - 1]], "o", color="C1")
-            ax.annotate(f"k={m}: {cum[m - 1]:.0%}", (m, cum[m - 1]), xytext=(-10, 8),
-                        textcoords="offset points", fontsize=9, ha="right")
+            ax.annotate(f"k = {m}: {cum[m - 1]:.0%}", (m, cum[m - 1]), xytext=(8, -4),
+                        textcoords="offset points", fontsize=9, ha="left", va="top")
     ax.set_xscale("log")
     ax.set_xlabel("number of components k")
     ax.set_ylabel("fraction of variance explained")
