@@ -1,12 +1,19 @@
-"""Run the course's benchmarks, print a table, and save results for the book's appendix.
+"""Run the course's benchmarks, print each target's verdict, and save the results.
 
     .venv/bin/python -m benchmarks.run                  # everything (long: includes a clean book build)
     .venv/bin/python -m benchmarks.run training linear  # some of them
     .venv/bin/python -m benchmarks.run --smoke training # tiny sizes, to check the scripts work
 
-Results: benchmarks/results/<name>.json and .csv, and benchmarks/results/summary.md, which
-pages/benchmarks.md includes. Timings are wall-clock on this machine; where two things are
-compared, both were timed in the same run and the ratio is what matters.
+Results: ``benchmarks/results/<name>.json`` and ``.csv``, then two summaries written from every
+saved result:
+
+- ``benchmarks/results/summary.md`` for developers: per benchmark the machine, the commit, how
+  quiet the machine was, the table, and every target met or missed and by how much;
+- ``benchmarks/results/what_you_need.md`` for readers (included by ``pages/benchmarks.md``):
+  time and peak memory of each notebook in full mode, and of the whole book's clean build.
+
+Timings are wall-clock on this machine; where two things are compared, both were timed in the
+same run. See ``benchmarks/README.md`` for what each benchmark measures and its goals.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import sys
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks.common import RESULTS, machine, markdown_table, save  # noqa: E402
+from benchmarks.common import RESULTS, activity, machine, markdown_table, save, targets_of  # noqa: E402
 
 BENCHMARKS = {
     "training": ("benchmarks.bench_training", "run"),
@@ -29,27 +36,104 @@ BENCHMARKS = {
     "grading": ("benchmarks.bench_grading", "run"),
     "build": ("benchmarks.bench_book", "run_build"),
 }
+_NOT_EXTRAS = ("title", "rows", "machine", "activity", "goal", "met", "verdict", "targets", "notebooks")
+
+
+def machine_line(m: dict) -> str:
+    return (f"{m['date']}, {m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB, Python {m['python']}, "
+            f"TensorFlow {m['versions'].get('tensorflow')}, Keras {m['versions'].get('keras')}, commit "
+            f"`{m['commit']}`{' with uncommitted changes' if m.get('uncommitted_changes') else ''}"
+            f"{', SMOKE MODE (numbers not meaningful)' if m.get('smoke') else ''}")
+
+
+def verdict_lines(result: dict) -> list[str]:
+    """One line per target: met or missed, and by how much."""
+    lines = []
+    for t in targets_of(result):
+        status = "met" if t["met"] else "MISSED"
+        lines.append(f"- **{status}** — {t['name']}" + (f": {t['verdict']}" if t.get("verdict") else ""))
+    return lines
 
 
 def summary_markdown(results: dict) -> str:
-    lines = []
+    """The developers' summary: every benchmark's table and every target's verdict."""
+    overview = ["| benchmark | target | verdict |", "|---|---|---|"]
+    sections = []
     for name in BENCHMARKS:
         r = results.get(name)
         if not r:
             continue
-        lines.append(f"### {r['title']}\n")
-        m = r["machine"]
-        lines.append(f"*Measured {m['date']} on {m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB, "
-                     f"Python {m['python']}, TensorFlow {m['versions'].get('tensorflow')}, "
-                     f"Keras {m['versions'].get('keras')}, commit `{m['commit']}`"
-                     f"{', SMOKE MODE (not meaningful)' if m['smoke'] else ''}.*\n")
+        for t in targets_of(r):
+            overview.append(f"| {name} | {t['name']} | {'met' if t['met'] else '**missed**'}"
+                            + (f": {t['verdict']}" if t.get("verdict") else "") + " |")
+        lines = [f"### {r['title']}\n", f"*Measured {machine_line(r['machine'])}.*\n"]
+        if r.get("activity"):
+            lines.append(f"*Machine: {r['activity']['note']}.*\n")
+        else:
+            lines.append("*Machine: how busy it was was not recorded (result saved before this was measured).*\n")
         lines.append(markdown_table(r["rows"]))
-        extras = {k: v for k, v in r.items() if k not in ("title", "rows", "machine", "goal", "met", "verdict")}
-        for k, v in extras.items():
-            lines.append(f"- {k.replace('_', ' ')}: {v:.3g}" if isinstance(v, float) else f"- {k.replace('_', ' ')}: {v}")
-        lines.append(f"- **goal**: {r['goal']} — **{'met' if r['met'] else 'missed'}**"
-                     + (f": {r['verdict']}" if r.get("verdict") else "") + "\n")
-    return "\n".join(lines) + "\n"
+        for k, v in r.items():
+            if k not in _NOT_EXTRAS:
+                lines.append(f"- {k.replace('_', ' ')}: {v:.3g}" if isinstance(v, float) else f"- {k.replace('_', ' ')}: {v}")
+        lines += verdict_lines(r)
+        sections.append("\n".join(lines) + "\n")
+    head = "## Targets\n\n" + "\n".join(overview) + "\n\n## Each benchmark\n\n"
+    return head + "\n".join(sections)
+
+
+def _minutes_seconds(seconds: float) -> str:
+    if seconds != seconds:
+        return "—"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
+
+
+def reader_markdown(build: dict | None) -> str:
+    """What a reader needs to run the course: time and peak memory per notebook, from the book benchmark."""
+    if not build:
+        return "*No measurement yet: run `python -m benchmarks.run build`.*\n"
+    m = build["machine"]
+    from benchmarks.bench_book import chapter_title
+
+    notebooks = build.get("notebooks") or [  # results saved before per-notebook facts were kept apart
+        {"notebook": r["notebook"], "title": chapter_title(r["notebook"]), "seconds": r["seconds"],
+         "peak_rss_gb": r["peak_rss_gb"]} for r in build["rows"] if str(r.get("notebook", "")).endswith(".ipynb")]
+    clean = build.get("clean_build_seconds") or next(
+        (r["seconds"] for r in build["rows"] if str(r.get("notebook", "")).startswith("clean build")), None)
+    out = [f"Measured on {m['date'][:10]} on a computer with {m['cores']} CPU cores ({m['cpu']}) and "
+           f"{m['memory_gb']:.0f} GB of memory, no GPU, with TensorFlow {m['versions'].get('tensorflow')} "
+           f"and Keras {m['versions'].get('keras')} (course version `{m['commit']}`).\n",
+           "| notebook | full run | peak memory |", "|---|---:|---:|"]
+    for nb in notebooks:
+        stem = nb["notebook"].rsplit("/", 1)[-1].removesuffix(".ipynb")
+        link = f"{{doc}}`{nb.get('title') or stem} <../notebooks/{stem}>`"
+        out.append(f"| {link} | {_minutes_seconds(nb['seconds'])} | {nb['peak_rss_gb']:.1f} GB |")
+    if clean:
+        out.append(f"| **the whole book**, every notebook executed | {_minutes_seconds(clean)} | "
+                   f"{max((nb['peak_rss_gb'] for nb in notebooks), default=float('nan')):.1f} GB |")
+    out.append("")
+    if build.get("environment_gb"):
+        out.append(f"The installed environment (`.venv`, TensorFlow included) takes "
+                   f"{build['environment_gb']:.1f} GB of disk.\n")
+    return "\n".join(out)
+
+
+def load_results() -> dict:
+    results = {}
+    for name in BENCHMARKS:
+        path = RESULTS / f"{name}.json"
+        if path.is_file():
+            results[name] = json.loads(path.read_text())
+    return results
+
+
+def write_summaries(results: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for fname, text in (("summary.md", summary_markdown(results)), ("what_you_need.md", reader_markdown(results.get("build")))):
+        tmp = RESULTS / f"{fname}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, RESULTS / fname)
 
 
 def main(argv=None) -> int:
@@ -66,20 +150,15 @@ def main(argv=None) -> int:
     for name in names:
         module, func = BENCHMARKS[name]
         print(f"== {name}", file=sys.stderr, flush=True)
-        result = getattr(importlib.import_module(module), func)(smoke=args.smoke)
+        with activity() as busy:
+            result = getattr(importlib.import_module(module), func)(smoke=args.smoke)
         result["machine"] = machine()
+        result["activity"] = busy()
         save(name, result)
-        print(f"\n## {result['title']}\n\n{markdown_table(result['rows'])}goal: {result['goal']} -> "
-              f"{'met' if result['met'] else 'MISSED'}\n", flush=True)
-    results = {}
-    for name in BENCHMARKS:
-        path = RESULTS / f"{name}.json"
-        if path.is_file():
-            results[name] = json.loads(path.read_text())
-    tmp = RESULTS / "summary.md.tmp"
-    tmp.write_text(summary_markdown(results))
-    os.replace(tmp, RESULTS / "summary.md")
-    print(f"wrote {RESULTS / 'summary.md'}", file=sys.stderr)
+        print(f"\n## {result['title']}\n\n{markdown_table(result['rows'])}\n" + "\n".join(verdict_lines(result))
+              + f"\n\nmachine: {result['activity']['note']}\n", flush=True)
+    write_summaries(load_results())
+    print(f"wrote {RESULTS / 'summary.md'} and {RESULTS / 'what_you_need.md'}", file=sys.stderr)
     return 0
 
 

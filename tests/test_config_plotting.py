@@ -57,6 +57,16 @@ def test_reconstruction_rows_and_curves():
     assert fig.axes[0].get_xlabel() == "epoch"
 
 
+def test_reconstruction_columns_names_columns_and_stays_legible():
+    x = np.random.default_rng(0).random((5, 784))
+    fig = plotting.reconstruction_columns({"original": x, "k = 2": x * 0.5, "k = 16": x, "k = 64": x}, n=3)
+    assert len(fig.axes) == 12
+    assert [fig.axes[c].get_title() for c in range(4)] == ["original", "k = 2", "k = 16", "k = 64"]
+    fig.canvas.draw()
+    assert fig.get_size_inches()[0] * fig.dpi <= 760
+    assert min(ax.get_window_extent().width for ax in fig.axes) >= 150
+
+
 def test_scatter_2d():
     z = np.random.default_rng(0).normal(size=(100, 2))
     fig = plotting.scatter_2d(z, np.arange(100) % 10, title="codes")

@@ -118,6 +118,17 @@ def test_pca_reconstruction_error_is_the_sum_of_discarded_eigenvalues():
                                variances[1:].sum(), rtol=1e-8)
 
 
+def test_pca_squared_error_in_chunks_matches_the_whole_computation():
+    variances = np.array([5.0, 3.0, 2.0, 0.5, 0.1, 0.05])
+    x, _ = _data_with_spectrum(variances, n=1000, seed=6)
+    pca = linalg.pca_fit(x.astype(np.float32))
+    for k in (1, 3, 6):
+        whole = np.mean(np.sum((x.astype(np.float32).astype(np.float64) - pca.reconstruct(x.astype(np.float32), k)) ** 2, axis=1))
+        np.testing.assert_allclose(pca.squared_error(x.astype(np.float32), k, chunk=97), whole, rtol=1e-10)
+    np.testing.assert_allclose(pca.squared_error(x, 2), variances[2:].sum(), rtol=1e-4)
+    assert pca.squared_error(x, 6) < 1e-8
+
+
 def test_pca_codes_are_centred_uncorrelated_and_ordered():
     x, _ = _data_with_spectrum(np.array([4.0, 2.0, 1.0, 0.5]), seed=6)
     pca = linalg.pca_fit(x, k=3)

@@ -15,7 +15,8 @@ def test_figures_are_returned():
     figs = [
         pca_plots.mean_and_variance(rng.random(784), rng.random(784)),
         pca_plots.explained_variance(np.sort(rng.random(100))[::-1] / 50, marks=(2, 16, 500)),
-        pca_plots.weight_rows({"a": rng.normal(size=(5, 784)), "b": rng.normal(size=(3, 784))}, n=4),
+        pca_plots.component_grid(rng.normal(size=(10, 784)), n=8),
+        pca_plots.weight_columns({"a": rng.normal(size=(5, 784)), "b": rng.normal(size=(3, 784))}, n=4),
         pca_plots.angle_curves({"k=2": [0.1, 0.3], "k=16": rng.random(16) * 10}),
     ]
     for fig in figs:
@@ -23,7 +24,27 @@ def test_figures_are_returned():
         plt.close(fig)
 
 
-def test_weight_rows_shows_n_columns_per_row():
-    fig = pca_plots.weight_rows({"x": np.zeros((2, 784)), "y": np.ones((8, 784))}, n=6)
+def smallest_panel_px(fig) -> float:
+    """Width in pixels of the smallest image panel, at the figure's own resolution."""
+    sizes = [ax.get_window_extent().width for ax in fig.axes if ax.get_images()]
+    return min(sizes)
+
+
+def test_weight_columns_shows_n_rows_per_column_legibly():
+    fig = pca_plots.weight_columns({"x": np.zeros((2, 784)), "y": np.ones((8, 784)), "z": np.ones((8, 784))}, n=4)
     assert len(fig.axes) == 12
+    assert [fig.axes[c].get_title() for c in range(3)] == ["x", "y", "z"]
+    fig.canvas.draw()
+    assert fig.get_size_inches()[0] * fig.dpi <= 760, "wider than the book's content: it would be scaled down"
+    assert smallest_panel_px(fig) >= 150
+    plt.close(fig)
+
+
+def test_component_grid_numbers_components_and_stays_legible():
+    fig = pca_plots.component_grid(np.random.default_rng(0).normal(size=(20, 784)), n=8, ncols=4)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == [f"component {i}" for i in range(1, 9)]
+    fig.canvas.draw()
+    assert fig.get_size_inches()[0] * fig.dpi <= 760
+    assert smallest_panel_px(fig) >= 150
     plt.close(fig)

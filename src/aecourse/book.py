@@ -1,4 +1,4 @@
-"""Glue for the book: numbers computed in a notebook, quoted in a chapter.
+"""Glue for the book: numbers and figures computed in a notebook, shown in a chapter.
 
 ``glue("dense_test_mse", 0.0036)`` stores a value that a chapter shows with
 ``{glue:text}`dense_test_mse:.4f` ``. Outside a book build (JupyterLab, Colab
@@ -15,3 +15,14 @@ def glue(name: str, value, display: bool = False) -> None:
     except ImportError:
         return
     _glue(name, value, display=display)
+
+
+def setup(app):
+    """Sphinx entry point (``aecourse.book`` in ``_config.yml``'s ``extra_extensions``).
+
+    Adds cross-document ``{glue:figure} path::key`` (see :mod:`aecourse.sphinx_glue`); imported
+    only by Sphinx, so notebooks that use :func:`glue` never need Sphinx.
+    """
+    from .sphinx_glue import setup as _setup
+
+    return _setup(app)

@@ -38,10 +38,18 @@ class PCA:
         """The fraction of the total variance along each component."""
         return self.explained_variance / self.total_variance
 
-    def transform(self, x, k: int | None = None) -> np.ndarray:
-        """Codes: coordinates of ``x - mean`` along the first ``k`` components, shape (n, k)."""
+    def transform(self, x, k: int | None = None, chunk: int = 8192) -> np.ndarray:
+        """Codes: coordinates of ``x - mean`` along the first ``k`` components, shape (n, k).
+
+        Computed in float64, ``chunk`` rows at a time, so a large float32 data set is never
+        copied whole.
+        """
         w = self.components[: self.k if k is None else k]
-        return (np.asarray(x, dtype=np.float64) - self.mean) @ w.T
+        x = np.asarray(x)
+        if len(x) <= chunk:
+            return (np.asarray(x, dtype=np.float64) - self.mean) @ w.T
+        return np.concatenate([(np.asarray(x[i:i + chunk], dtype=np.float64) - self.mean) @ w.T
+                               for i in range(0, len(x), chunk)])
 
     def inverse_transform(self, z) -> np.ndarray:
         """Images from codes: ``mean + z @ components[:k]``, shape (n, d)."""
@@ -51,6 +59,20 @@ class PCA:
     def reconstruct(self, x, k: int | None = None) -> np.ndarray:
         """Project ``x`` onto the top-``k`` principal subspace and map back, shape (n, d)."""
         return self.inverse_transform(self.transform(x, k))
+
+    def squared_error(self, x, k: int | None = None, chunk: int = 8192) -> float:
+        """Mean over the rows of ``x`` of the squared reconstruction error with ``k`` components.
+
+        The sum over the ``d`` pixels of each image, averaged over images; divide by ``d`` for
+        the mean squared error per pixel. Computed ``chunk`` rows at a time in float64, so a
+        large float32 data set is never copied whole.
+        """
+        x = np.asarray(x)
+        total = 0.0
+        for start in range(0, len(x), chunk):
+            part = x[start:start + chunk]
+            total += float(np.sum((np.asarray(part, dtype=np.float64) - self.reconstruct(part, k)) ** 2))
+        return total / len(x)
 
 
 def covariance(x, mean=None, chunk: int = 8192) -> np.ndarray:
@@ -150,7 +172,9 @@ def rotate_to_pca(basis, x, mean=None) -> tuple[np.ndarray, np.ndarray]:
     q = orthonormal_basis(basis)
     x = np.asarray(x)
     mean = x.mean(axis=0, dtype=np.float64) if mean is None else np.asarray(mean, dtype=np.float64)
-    codes = x.astype(np.float64) @ q - mean @ q   # (n, k) centred coordinates in the subspace
+    chunk = 8192                                  # float64 a chunk at a time: x is never copied whole
+    codes = np.concatenate([x[i:i + chunk].astype(np.float64) @ q for i in range(0, len(x), chunk)])
+    codes -= mean @ q                             # (n, k) centred coordinates in the subspace
     cov_k = codes.T @ codes / len(codes)           # (k, k) covariance inside the subspace
     eigenvalues, eigenvectors = np.linalg.eigh(cov_k)
     order = np.argsort(eigenvalues)[::-1]

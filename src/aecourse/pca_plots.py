@@ -58,8 +58,8 @@ def explained_variance(ratio, marks=(2, 16, 32, 64), levels=(0.9, 0.95)):
     for m in marks:
         if m <= len(cum):
             ax.plot([m], [cum[m - 1]], "o", color="C1")
-            ax.annotate(f"k={m}: {cum[m - 1]:.0%}", (m, cum[m - 1]), xytext=(-10, 8),
-                        textcoords="offset points", fontsize=8, ha="right")
+            ax.annotate(f"k = {m}: {cum[m - 1]:.0%}", (m, cum[m - 1]), xytext=(8, -4),
+                        textcoords="offset points", fontsize=9, ha="left", va="top")
     ax.set_xscale("log")
     ax.set_xlabel("number of components k")
     ax.set_ylabel("fraction of variance explained")
@@ -68,27 +68,48 @@ def explained_variance(ratio, marks=(2, 16, 32, 64), levels=(0.9, 0.95)):
     return fig
 
 
-def weight_rows(rows: dict, n: int = 8, size: float = 1.0):
-    """One row per entry of ``rows`` (name -> array (k, 784)): the first ``n`` directions as images.
+def component_grid(components, n: int = 8, ncols: int = 4, size: float = 1.8):
+    """The first ``n`` rows of ``components`` (k, 784) as images, ``ncols`` to a row, numbered from 1.
 
-    Each image uses a symmetric red-blue scale (red positive, blue negative),
-    because the sign and size of a direction are arbitrary.
+    Each image uses a symmetric red-blue scale (red positive, blue negative), because the sign
+    of a direction is arbitrary. Panels of ``size`` inches stay legible at the book's width.
     """
     import matplotlib.pyplot as plt
 
-    names = list(rows)
-    fig, axes = plt.subplots(len(names), n, figsize=(n * size + 1.4, len(names) * size * 1.08), squeeze=False)
-    for r, name in enumerate(names):
-        w = np.asarray(rows[name])
-        for c in range(n):
+    w = np.asarray(components)[:n]
+    nrows = int(np.ceil(len(w) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.25)), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i < len(w):
+            _image(ax, w[i], cmap="RdBu_r", symmetric=True)
+            ax.set_title(f"component {i + 1}", fontsize=10)
+        else:
+            ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def weight_columns(columns: dict, n: int = 4, size: float = 1.8):
+    """One column per entry of ``columns`` (name -> array (k, 784)), its first ``n`` directions downwards.
+
+    Row ``i`` shows direction ``i + 1`` of every entry side by side, so that the same component
+    can be compared across methods; each image on its own symmetric red-blue scale.
+    """
+    import matplotlib.pyplot as plt
+
+    names = list(columns)
+    fig, axes = plt.subplots(n, len(names), figsize=(len(names) * size + 0.6, n * size + 0.4), squeeze=False)
+    for c, name in enumerate(names):
+        w = np.asarray(columns[name])
+        for r in range(n):
             ax = axes[r, c]
-            if c < len(w):
-                _image(ax, w[c], cmap="RdBu_r", symmetric=True)
+            if r < len(w):
+                _image(ax, w[r], cmap="RdBu_r", symmetric=True)
             else:
                 ax.axis("off")
-        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
-    for c in range(n):
-        axes[0, c].set_title(str(c + 1), fontsize=9)
+        axes[0, c].set_title(name, fontsize=11)
+    for r in range(n):
+        axes[r, 0].set_ylabel(str(r + 1), rotation=0, ha="right", va="center", fontsize=11)
     fig.tight_layout()
     return fig
 
