@@ -15,7 +15,6 @@ reference solution (as a student who solved it would hand in). Measured in one r
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import nbformat
 
+from aecourse import nbgrader
 from benchmarks.common import ROOT, log, timer
 
 ASSIGNMENT = ROOT / "assignments" / "denoising_dimension_reduction"
@@ -32,17 +32,7 @@ N_SUBMISSIONS = 4
 
 def solved_student_notebook():
     source = nbformat.read(ASSIGNMENT / "source.ipynb", as_version=4)
-    answers = {}
-    for cell in source.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution"):
-            answers[meta["grade_id"]] = re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", "", cell.source, flags=re.M)
-    nb = nbformat.read(ASSIGNMENT / "student.ipynb", as_version=4)
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in answers:
-            cell.source = answers[gid]
-    return nb
+    return nbgrader.fill(nbformat.read(ASSIGNMENT / "student.ipynb", as_version=4), nbgrader.solutions(source))
 
 
 def grade(subs: Path, out: Path, jobs: int, env: dict) -> tuple[float, str]:

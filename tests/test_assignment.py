@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -20,21 +21,15 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from aecourse import assign
-from aecourse.assignments import denoising as spec
+from aecourse import assign, assignments, nbgrader
+from aecourse.assignments import denoising_dimension_reduction as spec
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "assignments" / spec.NAME
 SOURCE = FOLDER / assign.SOURCE_NAME
 STUDENT = FOLDER / assign.STUDENT_NAME
-
-
-def _meta(grade_id, solution=False, grade=False, points=None, locked=False):
-    m = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3, "solution": solution,
-         "task": False}
-    if points is not None:
-        m["points"] = points
-    return {"nbgrader": m}
+TINY = ROOT / "assignments" / "tiny"
+_meta = nbgrader.cell_metadata
 
 
 def tiny_source():
@@ -73,16 +68,11 @@ def test_hidden_tests_outputs_and_locks():
     assert src.cells[1].outputs, "the source is not modified"
 
 
-def test_generation_is_deterministic(tmp_path):
-    folder = tmp_path / "demo"
-    folder.mkdir()
-    nbformat.write(tiny_source(), folder / assign.SOURCE_NAME)
-    first = assign.generate(folder).read_bytes()
-    assert assign.generate(folder).read_bytes() == first
-    assert assign.is_up_to_date(folder)
-    text = first.decode()
+def test_generation_is_deterministic():
+    first = nbformat.writes(assign.make_student(tiny_source()))
+    assert nbformat.writes(assign.make_student(tiny_source())) == first
     for secret in ("2 * x", "secret whole-cell", "f(10) == 20", "Because of reasons", "secret output", "BEGIN"):
-        assert secret not in text
+        assert secret not in first
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -109,15 +99,48 @@ def test_markers_without_metadata_and_duplicate_ids_are_refused():
 
 
 def test_cli_writes_and_checks(tmp_path):
-    folder = tmp_path / "demo"
+    folder = tmp_path / "tiny"  # a registered assignment's name
     folder.mkdir()
-    nbformat.write(tiny_source(), folder / assign.SOURCE_NAME)
+    shutil.copy(TINY / assign.SOURCE_NAME, folder / assign.SOURCE_NAME)
     assert assign.main([str(folder), "--check"]) == 1
     assert assign.main([str(folder)]) == 0
+    first = (folder / assign.STUDENT_NAME).read_bytes()
+    assert assign.main([str(folder)]) == 0 and (folder / assign.STUDENT_NAME).read_bytes() == first
     assert assign.main([str(folder), "--check"]) == 0
     (folder / assign.STUDENT_NAME).write_text((folder / assign.STUDENT_NAME).read_text() + " ")
     assert assign.main([str(folder), "--check"]) == 1
     assert assign.main([str(tmp_path / "missing")]) == 2
+
+
+def test_a_folder_without_a_registered_contract_is_an_error(tmp_path, capsys):
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    nbformat.write(tiny_source(), folder / assign.SOURCE_NAME)
+    assert assign.main([str(folder)]) == 2
+    assert "no registered assignment named 'demo'" in capsys.readouterr().err
+    assert not (folder / assign.STUDENT_NAME).exists()
+    with pytest.raises(assignments.ContractError, match="registered: .*denoising_dimension_reduction"):
+        assign.generate(folder)
+
+
+def test_a_source_that_lacks_a_part_of_its_contract_is_refused(tmp_path, capsys):
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    nb = nbformat.read(TINY / assign.SOURCE_NAME, as_version=4)
+    nb.cells = [c for c in nb.cells if nbgrader.grade_id(c) != "check_fit"]
+    nbformat.write(nb, folder / assign.SOURCE_NAME)
+    assert assign.main([str(folder)]) == 2
+    assert "part 'check_fit': no cell with grade_id 'check_fit'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", assignments.names())
+def test_every_registered_assignment_is_released_and_up_to_date(name):
+    contract = assignments.load(name)
+    folder = ROOT / "assignments" / name
+    assert (folder / assign.SOURCE_NAME).is_file(), f"{name}: no instructor source in {folder}"
+    assert assign.is_up_to_date(folder), f"run: python -m aecourse.assign assignments/{name}"
+    grading = assignments.grading_spec(contract)
+    assert grading.NAME == name
 
 
 # --------------------------------------------------------------------------- the real assignment
@@ -146,7 +169,7 @@ def test_student_notebook_is_up_to_date():
 
 def test_student_notebook_holds_no_solution_or_hidden_test():
     text = STUDENT.read_text()
-    for marker in assign.MARKERS:
+    for marker in nbgrader.MARKERS:
         assert marker not in text
     for line in assign.secret_lines(SOURCE):
         assert line not in " ".join(text.split()), line
@@ -230,10 +253,8 @@ def test_student_notebook_fails_only_as_expected_under_nbval(tmp_path):
 def splice(nb, answer_id: str, solution: str):
     """Replace the solution region of one answer cell by ``solution`` (a wrong answer)."""
     for cell in nb.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == answer_id:
-            lines = cell.source.split("\n")
-            (start, stop), = assign._regions(lines, assign.BEGIN_SOLUTION, assign.END_SOLUTION, answer_id)
-            cell.source = "\n".join(lines[:start] + solution.strip("\n").split("\n") + lines[stop + 1:])
+        if nbgrader.grade_id(cell) == answer_id:
+            cell.source = nbgrader.replace_solution(cell.source, solution, answer_id)
             return nb
     raise KeyError(answer_id)
 

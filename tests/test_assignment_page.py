@@ -17,8 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from aecourse import assign
-from aecourse.assignments import denoising as spec
+from aecourse import assign, nbgrader
+from aecourse.assignments import denoising_dimension_reduction as spec
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "assignments" / spec.NAME
@@ -52,8 +52,8 @@ def test_clean_site_passes(tmp_path):
 @pytest.mark.parametrize("which", ["solution", "hidden"])
 def test_leaked_line_is_found_even_when_highlighted(tmp_path, which):
     nb = nbformat.read(SOURCE, as_version=4)
-    begin, end = ((assign.BEGIN_SOLUTION, assign.END_SOLUTION) if which == "solution"
-                  else (assign.BEGIN_HIDDEN, assign.END_HIDDEN))
+    begin, end = ((nbgrader.BEGIN_SOLUTION, nbgrader.END_SOLUTION) if which == "solution"
+                  else (nbgrader.BEGIN_HIDDEN, nbgrader.END_HIDDEN))
     cell = next(c for c in nb.cells if c.cell_type == "code" and begin in c.source)
     lines = cell.source.split("\n")
     secret = lines[lines.index(next(x for x in lines if x.strip() == begin)) + 1]

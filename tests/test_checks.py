@@ -16,8 +16,9 @@ import pytest
 
 os.environ.setdefault("AECOURSE_SMOKE", "1")
 
-from aecourse import checks, config, data  # noqa: E402
-from aecourse.assignments import denoising as spec  # noqa: E402
+from aecourse import config, data  # noqa: E402
+from aecourse.assignments import denoising_dimension_reduction as spec  # noqa: E402
+from aecourse.assignments.denoising_dimension_reduction import checks  # noqa: E402
 
 PARTS = tuple(checks.CHECKS)
 

@@ -27,7 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from grade_fixtures import tiny  # noqa: E402
 
-SPEC = ROOT / "tests" / "grade_fixtures" / "tiny_spec.py"
 ESCAPE = Path("/tmp/aecourse-grade-test-escape.txt")
 BOMB_NAME = "aecfb" + os.urandom(4).hex()  # process name of the fork bomb's children
 PWNED = ROOT / "src" / "aecourse" / "grade" / "PWNED.txt"
@@ -237,7 +236,7 @@ def batch(tmp_path_factory):
                base / "submissions"]
     before = tree_digest(*watched)
     t0 = time.monotonic()
-    proc = run_grader(base / "submissions", "--assignment", assignment, "--out", out, "--spec", SPEC,
+    proc = run_grader(base / "submissions", "--assignment", assignment, "--out", out,
                       "--jobs", 2, "--cell-timeout", 8, "--timeout", 120, "--memory-mb", 2048, "--nproc", 128,
                       "--no-progress")
     wall = time.monotonic() - t0
@@ -345,7 +344,7 @@ def test_rerun_skips_unchanged_and_regrades_changed(tmp_path):
     tiny.write(tiny.with_answers(S), subs / "a.ipynb")
     tiny.write(tiny.student_notebook(), subs / "b.ipynb")
     out = tmp_path / "out"
-    args = [subs, "--assignment", assignment, "--out", out, "--spec", SPEC, "--cell-timeout", 20, "--no-progress"]
+    args = [subs, "--assignment", assignment, "--out", out, "--cell-timeout", 20, "--no-progress"]
     first = run_grader(*args)
     assert "graded 2, unchanged 0" in first.stdout, first.stdout + first.stderr
     book = (out / "gradebook.csv").read_text()
@@ -370,7 +369,7 @@ def test_wall_clock_cap(tmp_path):
     tiny.write(tiny.with_answers({**S, "normalize_answer": "import time\ntime.sleep(600)"}), subs / "sleeper.ipynb")
     out = tmp_path / "out"
     t0 = time.monotonic()
-    proc = run_grader(subs, "--assignment", assignment, "--out", out, "--spec", SPEC, "--cell-timeout", 300,
+    proc = run_grader(subs, "--assignment", assignment, "--out", out, "--cell-timeout", 300,
                       "--timeout", 10, "--no-progress")
     assert time.monotonic() - t0 < 60
     row = next(csv.DictReader(open(out / "gradebook.csv")))
@@ -398,7 +397,7 @@ def test_weakest_level_is_recorded(tmp_path):
     subs.mkdir()
     tiny.write(tiny.with_answers(S), subs / "a.ipynb")
     out = tmp_path / "out"
-    proc = run_grader(subs, "--assignment", assignment, "--out", out, "--spec", SPEC, "--isolation", "none",
+    proc = run_grader(subs, "--assignment", assignment, "--out", out, "--isolation", "none",
                       "--no-progress")
     assert "isolation: rlimits" in proc.stdout, proc.stdout + proc.stderr
     row = next(csv.DictReader(open(out / "gradebook.csv")))

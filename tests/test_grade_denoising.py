@@ -46,7 +46,7 @@ pytestmark = [
 def graded(tmp_path_factory):
     if not _have_mnist():
         pytest.skip("MNIST not found (set AECOURSE_DATA_DIR)")
-    from aecourse.assignments import denoising as C
+    from aecourse.assignments import denoising_dimension_reduction as C
 
     base = tmp_path_factory.mktemp("real")
     subs = base / "submissions"

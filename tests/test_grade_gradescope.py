@@ -16,7 +16,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from grade_fixtures import tiny  # noqa: E402
 
-SPEC = ROOT / "tests" / "grade_fixtures" / "tiny_spec.py"
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +27,7 @@ def bundle(tmp_path_factory):
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     env.pop("AECOURSE_SMOKE", None)
     proc = subprocess.run([sys.executable, "-m", "aecourse.grade", "--assignment", str(assignment), "--out",
-                           str(base / "out"), "--spec", str(SPEC), "--gradescope-bundle", "--cell-timeout", "30"],
+                           str(base / "out"), "--gradescope-bundle", "--cell-timeout", "30"],
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return base / "out" / "autograder.zip"
@@ -37,12 +36,12 @@ def bundle(tmp_path_factory):
 def test_bundle_contents(bundle):
     with zipfile.ZipFile(bundle) as z:
         names = set(z.namelist())
-        assert {"setup.sh", "run_autograder", "requirements.txt", "grade.json", "spec.py",
-                "assignment/tiny/source.ipynb", "hidden/hidden.npz", "src/aecourse/grade/core.py"} <= names
+        assert {"setup.sh", "run_autograder", "requirements.txt", "grade.json", "assignment/tiny/source.ipynb",
+                "hidden/hidden.npz", "src/aecourse/grade/batch.py", "src/aecourse/assignments/tiny/grading.py"} <= names
         mode = z.getinfo("run_autograder").external_attr >> 16
         assert mode & stat.S_IXUSR
         cfg = json.loads(z.read("grade.json"))
-        assert cfg["spec"] == "spec.py" and cfg["limits"]["cell_timeout"] == 30
+        assert cfg["assignment"] == "assignment/tiny" and cfg["limits"]["cell_timeout"] == 30
         assert "nbval" in z.read("requirements.txt").decode()
     subprocess.run(["bash", "-n", "/dev/stdin"], input=zipfile.ZipFile(bundle).read("setup.sh"), check=True)
 

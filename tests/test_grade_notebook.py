@@ -63,7 +63,7 @@ def test_assemble_takes_only_answers():
     assert len(code) == len(infos)
     assert code[1].source.startswith("# disabled-NBVAL_SKIP")
     assert "raises-exception" not in json.dumps([c.metadata for c in nb.cells])
-    assert code[2].source == tiny.CHECKS["check_scale"]  # pristine check with hidden tests
+    assert code[2].source == tiny.check_source("check_scale")  # pristine check with hidden tests
     kinds = [(i.kind, i.grade_id, i.part) for i in infos]
     assert kinds == [("other", "setup", 1), ("answer", "scale_answer", 1), ("check", "check_scale", 1),
                      ("answer", "normalize_answer", 2), ("export", "check_normalize", 2),

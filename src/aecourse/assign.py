@@ -1,29 +1,22 @@
-"""Generate the student notebook of an assignment from its instructor source.
+"""Release an assignment: generate its student notebook from its instructor source.
 
     python -m aecourse.assign assignments/denoising_dimension_reduction
     python -m aecourse.assign assignments/denoising_dimension_reduction --check   # exit 1 if stale
 
-The source follows nbgrader's conventions verbatim, so an instructor who runs
-nbgrader can use it as it is:
+The folder's name is the assignment's name: its contract is looked up in the registry
+(:mod:`aecourse.assignments`), and the source must hold a graded check cell and an answer
+cell for every part of it; an unregistered folder is an error. The source follows
+nbgrader's conventions (see :mod:`aecourse.nbgrader`): solutions become stubs, hidden tests
+are removed, outputs and execution counts are cleared, locked cells are marked read-only.
 
-- answer cells carry ``nbgrader`` metadata with ``solution: true``; in code cells
-  the lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` are replaced
-  by ``# YOUR CODE HERE`` / ``raise NotImplementedError()`` (same indentation),
-  in markdown cells by ``YOUR ANSWER HERE``; an answer cell without markers is
-  replaced as a whole;
-- check cells carry ``grade: true`` and ``points``; the lines between
-  ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` are removed;
-- outputs and execution counts are cleared, locked cells are marked read-only.
-
-The output is deterministic (same source, same bytes), so a test can tell when
-the committed ``student.ipynb`` is out of date. :func:`assert_no_leaks` checks
-that no solution or hidden-test text reached a built book.
+The output is deterministic (same source, same bytes), so a test can tell when the
+committed ``student.ipynb`` is out of date. :func:`assert_no_leaks` checks that no solution
+or hidden-test text reached a built book.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import html
 import json
 import re
@@ -32,146 +25,35 @@ from pathlib import Path
 
 import nbformat
 
+from . import assignments, nbgrader
+from .nbgrader import SourceError
+
 SOURCE_NAME = "source.ipynb"
 STUDENT_NAME = "student.ipynb"
-BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
-BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
-CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
-TEXT_STUB = "YOUR ANSWER HERE"
-MARKERS = (BEGIN_SOLUTION, END_SOLUTION, BEGIN_HIDDEN, END_HIDDEN)
+make_student = nbgrader.strip
 
 
-class SourceError(ValueError):
-    """The instructor source breaks a convention (unbalanced markers, duplicate ids, ...)."""
-
-
-def _nbgrader(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
-
-
-def _regions(lines: list[str], begin: str, end: str, where: str) -> list[tuple[int, int]]:
-    """(start, stop) line indices of each begin..end region, markers included."""
-    out, start = [], None
-    for i, line in enumerate(lines):
-        s = line.strip()
-        if s == begin:
-            if start is not None:
-                raise SourceError(f"{where}: '{begin}' at line {i + 1} inside another region")
-            start = i
-        elif s == end:
-            if start is None:
-                raise SourceError(f"{where}: '{end}' at line {i + 1} without '{begin}'")
-            out.append((start, i))
-            start = None
-    if start is not None:
-        raise SourceError(f"{where}: '{begin}' at line {start + 1} is never closed by '{end}'")
-    return out
-
-
-def _replace_solutions(source: str, cell_type: str, where: str) -> str:
-    lines = source.split("\n")
-    regions = _regions(lines, BEGIN_SOLUTION, END_SOLUTION, where)
-    stub = CODE_STUB if cell_type == "code" else TEXT_STUB
-    if not regions:
-        return stub
-    out, pos = [], 0
-    for start, stop in regions:
-        out.extend(lines[pos:start])
-        indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
-        out.extend(indent + s for s in stub.split("\n"))
-        pos = stop + 1
-    out.extend(lines[pos:])
-    return "\n".join(out)
-
-
-def _remove_hidden(source: str, where: str) -> str:
-    lines = source.split("\n")
-    regions = _regions(lines, BEGIN_HIDDEN, END_HIDDEN, where)
-    keep = [True] * len(lines)
-    for start, stop in regions:
-        for i in range(start, stop + 1):
-            keep[i] = False
-    out = [line for line, k in zip(lines, keep) if k]
-    while out and not out[-1].strip():
-        out.pop()
-    return "\n".join(out)
-
-
-def validate_source(nb, spec=None) -> None:
-    """Raise :class:`SourceError` unless the source follows the conventions (and ``spec``'s parts)."""
-    ids = {}
-    for i, cell in enumerate(nb.cells):
-        meta = _nbgrader(cell)
-        where = f"cell {i} ({cell.cell_type})"
-        text = cell.source
-        if not meta:
-            for m in MARKERS:
-                if m in text:
-                    raise SourceError(f"{where} holds '{m}' but has no nbgrader metadata")
-            continue
-        gid = meta.get("grade_id")
-        if not gid:
-            raise SourceError(f"{where} has nbgrader metadata without a grade_id")
-        if gid in ids:
-            raise SourceError(f"{where}: grade_id {gid!r} already used by cell {ids[gid]}")
-        ids[gid] = i
-        if meta.get("schema_version") != 3:
-            raise SourceError(f"{where} ({gid}): nbgrader schema_version must be 3")
-        _regions(text.split("\n"), BEGIN_SOLUTION, END_SOLUTION, where)
-        _regions(text.split("\n"), BEGIN_HIDDEN, END_HIDDEN, where)
-        if BEGIN_SOLUTION in text and not meta.get("solution"):
-            raise SourceError(f"{where} ({gid}) has a solution region but solution is not true")
-        if BEGIN_HIDDEN in text and not meta.get("grade"):
-            raise SourceError(f"{where} ({gid}) has hidden tests but grade is not true")
-        if meta.get("grade") and "points" not in meta:
-            raise SourceError(f"{where} ({gid}) is graded but has no points")
-    if spec is not None:
-        for p in spec.PARTS:
-            for gid in {p.id, p.answer_id}:
-                if gid not in ids:
-                    raise SourceError(f"part {p.id!r}: no cell with grade_id {gid!r}")
-            meta = _nbgrader(nb.cells[ids[p.id]])
-            if not meta.get("grade") or meta.get("points") != p.points:
-                raise SourceError(f"part {p.id!r}: cell {p.id!r} must be graded with {p.points} points "
-                                  f"(found grade={meta.get('grade')}, points={meta.get('points')})")
-            if not _nbgrader(nb.cells[ids[p.answer_id]]).get("solution"):
-                raise SourceError(f"part {p.id!r}: answer cell {p.answer_id!r} must have solution: true")
-
-
-def make_student(nb):
-    """Return the student version of a source notebook (a new notebook; ``nb`` is untouched)."""
-    nb = copy.deepcopy(nb)
-    for i, cell in enumerate(nb.cells):
-        meta = _nbgrader(cell)
-        where = f"cell {i} ({meta.get('grade_id', cell.cell_type)})"
-        if meta.get("solution"):
-            cell.source = _replace_solutions(cell.source, cell.cell_type, where)
-        if meta.get("grade") or BEGIN_HIDDEN in cell.source:
-            cell.source = _remove_hidden(cell.source, where)
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-        cell.metadata.pop("execution", None)
-        if meta.get("locked") or (meta.get("grade") and not meta.get("solution")):
-            cell.metadata["editable"] = False
-            cell.metadata["deletable"] = False
-    nb.metadata.pop("widgets", None)
-    return nb
-
-
-def _assignment_spec(folder: Path):
-    """The contract module for an assignment folder, if the package has one."""
-    try:
-        from .assignments import denoising
-    except ImportError:  # pragma: no cover
-        return None
-    return denoising if folder.name == denoising.NAME else None
+def validate_source(nb, contract=None) -> None:
+    """Raise :class:`SourceError` unless the source follows nbgrader's conventions and ``contract``'s parts."""
+    ids = nbgrader.validate(nb)
+    for p in contract.PARTS if contract is not None else ():
+        for gid in {p.id, p.answer_id}:
+            if gid not in ids:
+                raise SourceError(f"part {p.id!r}: no cell with grade_id {gid!r}")
+        meta = nbgrader.meta(nb.cells[ids[p.id]])
+        if not meta.get("grade") or meta.get("points") != p.points:
+            raise SourceError(f"part {p.id!r}: cell {p.id!r} must be graded with {p.points} points "
+                              f"(found grade={meta.get('grade')}, points={meta.get('points')})")
+        if not nbgrader.meta(nb.cells[ids[p.answer_id]]).get("solution"):
+            raise SourceError(f"part {p.id!r}: answer cell {p.answer_id!r} must have solution: true")
 
 
 def student_text(folder: str | Path) -> str:
-    """The student notebook, as text, generated from ``folder/source.ipynb``."""
+    """The student notebook, as text, generated from ``folder/source.ipynb`` (checked against its contract)."""
     folder = Path(folder)
+    contract = assignments.for_folder(folder)
     nb = nbformat.read(folder / SOURCE_NAME, as_version=4)
-    validate_source(nb, _assignment_spec(folder))
+    validate_source(nb, contract)
     student = make_student(nb)
     nbformat.validate(student)
     return nbformat.writes(student) + "\n"
@@ -219,8 +101,9 @@ def secret_lines(source_nb: str | Path, public_texts=(), min_length: int = 16) -
     secrets: list[str] = []
     for cell in nb.cells:
         lines = cell.source.split("\n")
-        for begin, end in ((BEGIN_SOLUTION, END_SOLUTION), (BEGIN_HIDDEN, END_HIDDEN)):
-            for start, stop in _regions(lines, begin, end, "source"):
+        for begin, end in ((nbgrader.BEGIN_SOLUTION, nbgrader.END_SOLUTION),
+                           (nbgrader.BEGIN_HIDDEN, nbgrader.END_HIDDEN)):
+            for start, stop in nbgrader.regions(lines, begin, end, "source"):
                 for line in lines[start + 1: stop]:
                     s = _norm(line)
                     if len(s) >= min_length and s not in public and s not in secrets:
@@ -318,7 +201,7 @@ def main(argv=None) -> int:
             print(f"{folder / STUDENT_NAME} is out of date: run python -m aecourse.assign {folder}", file=sys.stderr)
             return 1
         dest = generate(folder)
-    except SourceError as e:
+    except (SourceError, assignments.ContractError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {dest}")

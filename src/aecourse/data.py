@@ -347,3 +347,25 @@ def load_fashion_mnist(data_dir=None, *, dtype="uint8", layout="image", n_train=
                        verify=True, download=None, timeout=30.0, return_source=False):
     """Load Fashion-MNIST like :func:`load_mnist`; class names are in ``FASHION_CLASSES``."""
     return _load(FASHION, data_dir, dtype, layout, n_train, n_test, seed, verify, download, timeout, return_source)
+
+
+# --------------------------------------------------------------------------- the data folder (for the grader)
+def data_dir() -> Path | None:
+    """The data folder named by ``$AECOURSE_DATA_DIR``, or None when it is not set (or not a folder)."""
+    d = os.environ.get(ENV_VAR)
+    return Path(d).expanduser() if d and Path(d).expanduser().is_dir() else None
+
+
+def mnist_files(folder: str | os.PathLike | None = None) -> dict[str, Path]:
+    """The MNIST files a copy of the data folder needs, as ``{relative name: path}``.
+
+    ``folder`` defaults to :func:`data_dir`; empty when there is none. The npz wins over the
+    IDX folder, as in :func:`load_mnist`.
+    """
+    folder = Path(folder) if folder is not None else data_dir()
+    if folder is None:
+        return {}
+    if (folder / MNIST.npz_name).is_file():
+        return {MNIST.npz_name: folder / MNIST.npz_name}
+    sub = folder / MNIST.folder
+    return {f"{MNIST.folder}/{n}": sub / n for n in IDX_NAMES if (sub / n).is_file()}

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .metrics import mse_per_pixel, sse_per_image  # noqa: F401  (their home is aecourse.metrics)
+
 CLASSIFIERS = ("k-NN", "linear SVM", "random forest")
 
 
@@ -99,22 +101,6 @@ def _one_thread():
         return
     with threadpool_limits(1):
         yield
-
-
-def sse_per_image(x, x_hat) -> float:
-    """Squared error summed over the pixels of an image, averaged over images (Hinton & Salakhutdinov's unit)."""
-    x, x_hat = _as_2d(x), _as_2d(x_hat)
-    if x.shape != x_hat.shape:
-        raise ValueError(f"shapes differ: {x.shape} vs {x_hat.shape}")
-    return float(np.mean(np.sum((x.astype(np.float64) - x_hat) ** 2, axis=1)))
-
-
-def mse_per_pixel(x, x_hat) -> float:
-    """Mean squared error per pixel, the course's standard reconstruction score."""
-    x, x_hat = _as_2d(x), _as_2d(x_hat)
-    if x.shape != x_hat.shape:
-        raise ValueError(f"shapes differ: {x.shape} vs {x_hat.shape}")
-    return float(np.mean((x.astype(np.float64) - x_hat) ** 2))
 
 
 class Timer:

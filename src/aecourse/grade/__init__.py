@@ -13,7 +13,7 @@ __all__ = ["Limits", "Grader"]
 
 def __getattr__(name):
     if name == "Grader":
-        from .core import Grader
+        from .batch import Grader
 
         return Grader
     raise AttributeError(name)

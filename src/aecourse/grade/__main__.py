@@ -16,9 +16,9 @@ def parser() -> argparse.ArgumentParser:
         description="Grade a folder of notebook submissions (one .ipynb or one sub-folder per student) "
                     "into OUT/gradebook.csv, OUT/feedback/<id>.md and OUT/gradescope/<id>/results.json.")
     p.add_argument("submissions", nargs="?", help="folder of submissions (omit with --gradescope-bundle only)")
-    p.add_argument("--assignment", required=True, help="assignment folder holding source.ipynb")
+    p.add_argument("--assignment", required=True,
+                   help="assignment folder holding source.ipynb; its name must be a registered assignment")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--spec", help="grading spec: module name or .py file (default: chosen by the assignment's name)")
     p.add_argument("--jobs", "-j", type=int, default=1, help="submissions graded in parallel (default 1)")
     p.add_argument("--force", action="store_true", help="re-grade submissions already graded and unchanged")
     p.add_argument("--cell-timeout", type=int, default=600, help="seconds per cell (default 600)")
@@ -39,26 +39,26 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    from .core import Grader
+    from ..assignments import ContractError
+    from .batch import Grader
 
     limits = Limits(cell_timeout=args.cell_timeout, wall_timeout=args.timeout, memory_mb=args.memory_mb,
                     nproc=args.nproc, fsize_mb=args.fsize_mb, max_output=args.max_output)
-    if args.gradescope_bundle:
-        from .gradescope import build_bundle
-
-        zpath = build_bundle(Path(args.assignment), Path(args.out), spec=args.spec, limits=limits)
-        print(f"wrote {zpath}")
-        if not args.submissions:
-            return 0
-    if not args.submissions:
+    if not args.submissions and not args.gradescope_bundle:
         print("error: SUBMISSIONS is required unless --gradescope-bundle is given", file=sys.stderr)
         return 2
-    g = Grader(Path(args.assignment), Path(args.out), spec=args.spec, limits=limits, jobs=args.jobs,
-               force=args.force, isolation=args.isolation, hidden_file=args.hidden,
-               progress=not args.no_progress, extra_hide=args.hide)
     try:
+        if args.gradescope_bundle:
+            from .gradescope import build_bundle
+
+            print(f"wrote {build_bundle(Path(args.assignment), Path(args.out), limits=limits)}")
+            if not args.submissions:
+                return 0
+        g = Grader(Path(args.assignment), Path(args.out), limits=limits, jobs=args.jobs, force=args.force,
+                   isolation=args.isolation, hidden_file=args.hidden, progress=not args.no_progress,
+                   extra_hide=args.hide)
         results = g.grade_folder(Path(args.submissions))
-    except RuntimeError as e:  # e.g. --isolation full where it cannot work
+    except (RuntimeError, ContractError) as e:  # e.g. --isolation full where it cannot work; no contract
         print(f"error: {e}", file=sys.stderr)
         return 2
     counts = Counter(r["status"] for r in results)

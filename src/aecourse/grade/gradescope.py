@@ -66,26 +66,23 @@ def _requirements() -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_bundle(assignment: Path, out: Path, spec=None, limits=None) -> Path:
+def build_bundle(assignment: Path, out: Path, limits=None) -> Path:
     """Write ``OUT/autograder.zip``: scripts, the aecourse package, pristine source, hidden data."""
     import aecourse
     import numpy as np
 
-    from .core import Grader
+    from .batch import Grader
 
     assignment = Path(assignment).resolve()
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    g = Grader(assignment, out, spec=spec, limits=limits, progress=False)
+    g = Grader(assignment, out, limits=limits, progress=False)
     pkg = Path(aecourse.__file__).resolve().parent
     cfg = {
         "assignment": f"assignment/{assignment.name}",
-        "spec": None,
         "smoke": g.smoke,
         "limits": {k: v for k, v in vars(g.limits).items()},
     }
-    spec_file = getattr(g.spec, "__grade_spec_file__", None)
-    cfg["spec"] = "spec.py" if spec_file else g.spec.__name__
     fd, tmp = tempfile.mkstemp(suffix=".zip", dir=out)
     os.close(fd)
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
@@ -103,8 +100,6 @@ def build_bundle(assignment: Path, out: Path, spec=None, limits=None) -> Path:
         for f in sorted(pkg.rglob("*")):
             if f.is_file() and "__pycache__" not in f.parts and f.suffix in (".py", ".mplstyle", ".json", ".txt"):
                 z.write(f, "src/aecourse/" + str(f.relative_to(pkg)))
-        if spec_file:
-            z.write(spec_file, "spec.py")
         import io
 
         buf = io.BytesIO()
@@ -130,16 +125,13 @@ def run(root: Path) -> int:
     try:
         cfg = json.loads((source / "grade.json").read_text())
         os.environ["AECOURSE_SMOKE"] = "1" if cfg.get("smoke") else "0"
-        from .core import Grader
+        from .batch import Grader
         from .sandbox import Limits
 
-        spec = cfg["spec"]
-        if spec.endswith(".py"):
-            spec = str(source / spec)
         if os.geteuid() == 0:
             # Unzipping does not keep modes: make the private parts root-only, so that even without
             # mount namespaces the sandbox user cannot read the source, the hidden data or the results.
-            for private in ("assignment", "hidden", "spec.py", "grade.json"):
+            for private in ("assignment", "hidden", "grade.json"):
                 if (source / private).exists():
                     os.chmod(source / private, 0o700 if (source / private).is_dir() else 0o600)
             for private in (root / "results", root / "submission"):
@@ -155,7 +147,7 @@ def run(root: Path) -> int:
                 return 0
             shutil.copytree(sub, subs / "submission", symlinks=True)
             out = work / "out"
-            g = Grader(source / cfg["assignment"], out, spec=spec, limits=Limits(**cfg.get("limits", {})),
+            g = Grader(source / cfg["assignment"], out, limits=Limits(**cfg.get("limits", {})),
                        hidden_file=source / "hidden" / "hidden.npz", progress=False,
                        extra_hide=[str(root / "results"), str(sub)])
             g.grade_folder(subs)

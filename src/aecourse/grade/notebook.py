@@ -7,12 +7,13 @@ metadata, stored outputs — comes from the pristine instructor source.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from dataclasses import dataclass, field
 
 import nbformat
+
+from .. import nbgrader
 
 MAX_NOTEBOOK_BYTES = 50 * 2**20
 # nbval reads markers such as ``# NBVAL_SKIP`` or ``# NBVAL_RAISES_EXCEPTION`` from a cell's source.
@@ -21,18 +22,6 @@ _NBVAL_MARKER = re.compile(r"^(\s*#\s*)(NBVAL_\w+)", re.MULTILINE | re.IGNORECAS
 
 class InvalidNotebook(Exception):
     """The submission is not a notebook we can read; the message says why, for the student."""
-
-
-def nbgrader_meta(cell) -> dict:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return meta if isinstance(meta, dict) else {}
-
-
-def _source(cell) -> str:
-    src = cell.get("source", "")
-    if isinstance(src, list):
-        src = "".join(str(s) for s in src)
-    return str(src)
 
 
 def read_submission(data: bytes) -> nbformat.NotebookNode:
@@ -71,16 +60,13 @@ def answer_cells(nb) -> tuple[dict[str, str], list[str]]:
     found: dict[str, str] = {}
     notes = []
     for cell in nb.get("cells", []):
-        if not isinstance(cell, dict):
+        if not nbgrader.is_answer(cell):
             continue
-        meta = nbgrader_meta(cell)
-        gid = meta.get("grade_id")
-        if not meta.get("solution") or not isinstance(gid, str):
-            continue
+        gid = nbgrader.grade_id(cell)
         if gid in found:
             notes.append(f"answer cell {gid} appears more than once; the first one was graded")
             continue
-        found[gid] = _source(cell)
+        found[gid] = nbgrader.source(cell)
     return found, notes
 
 
@@ -118,8 +104,8 @@ def layout(source_nb) -> Layout:
     manual: list[str] = []
     pending: list[str] = []
     for cell in source_nb.cells:
-        meta = nbgrader_meta(cell)
-        gid = meta.get("grade_id")
+        meta = nbgrader.meta(cell)
+        gid = nbgrader.grade_id(cell)
         if not gid:
             continue
         if meta.get("solution"):
@@ -150,38 +136,22 @@ def assemble(source_nb, answers: dict[str, str], exports: dict[str, str]):
     right before that check cell. A missing answer cell becomes a stub that raises.
     Returns ``(notebook, [CellInfo per code cell], missing answer ids)``.
     """
-    nb = copy.deepcopy(source_nb)
     lay = layout(source_nb)
+    nb, missing = nbgrader.splice(source_nb, answers, rewrite=neutralise, missing_code=_missing_answer)
     part_of_answer = {a: p.number for p in lay.parts for a in p.answers}
     part_of_check = {p.grade_id: p.number for p in lay.parts}
-    cells = []
-    infos: list[CellInfo] = []
-    missing: list[str] = []
+    cells, infos = [], []
     current_part = 1 if lay.parts else None
     for cell in nb.cells:
-        cell.pop("attachments", None)
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-        meta = nbgrader_meta(cell)
-        gid = meta.get("grade_id")
-        if gid and meta.get("solution"):
-            if gid in answers:
-                cell.source = neutralise(answers[gid]) if cell.cell_type == "code" else answers[gid]
-            else:
-                missing.append(gid)
-                if cell.cell_type == "code":
-                    cell.source = f'raise NotImplementedError("answer cell {gid} not found in the submission")'
-                else:
-                    cell.source = ""
-        if gid and gid in exports and gid in part_of_check:
+        gid = nbgrader.grade_id(cell)
+        if gid in exports and gid in part_of_check:
             code = nbformat.v4.new_code_cell(exports[gid])
             code.metadata["aecourse_grade"] = {"export_for": gid}
             cells.append(code)
             infos.append(CellInfo("export", gid, part_of_check[gid]))
         cells.append(cell)
         if cell.cell_type == "code":
-            if gid and meta.get("solution"):
+            if nbgrader.is_answer(cell):
                 infos.append(CellInfo("answer", gid, part_of_answer.get(gid, current_part)))
             elif gid in part_of_check:
                 infos.append(CellInfo("check", gid, part_of_check[gid]))
@@ -192,3 +162,7 @@ def assemble(source_nb, answers: dict[str, str], exports: dict[str, str]):
             current_part = n if n <= len(lay.parts) else None
     nb.cells = cells
     return nb, infos, missing
+
+
+def _missing_answer(gid: str) -> str:
+    return f'raise NotImplementedError("answer cell {gid} not found in the submission")'

@@ -13,72 +13,37 @@ A *spec* is an object (usually a module) with:
   give a numeric array;
 - ``score(grade_id, found, errors, hidden) -> list[Check]``: scores one part from the exported
   arrays (``found``; a missing name has its error in ``errors``), in the grader's own process;
-- optional ``bundle_files() -> dict[str, path]``: extra files (e.g. data) a Gradescope bundle needs,
-  and ``sandbox_env() -> dict``: environment variables the notebook needs.
+- optional ``bundle_files() -> dict[str, path]``: extra files (e.g. data) a Gradescope bundle needs.
+
+The spec is the module ``grading`` of the assignment's package (see :mod:`aecourse.assignments`).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-
-@dataclass
-class Check:
-    """One scored check of a part. Hidden checks show pass/fail only."""
-
-    name: str
-    passed: bool
-    expected: str = ""
-    found: str = ""
-    hidden: bool = False
-    weight: float = 1.0
-
-    def __post_init__(self):  # numpy scalars in, plain JSON-able values out
-        self.passed = bool(self.passed)
-        self.hidden = bool(self.hidden)
-        self.weight = float(self.weight)
-        self.name, self.expected, self.found = str(self.name), str(self.expected), str(self.found)
+from .. import assignments
+from ..assignments import Check, describe  # noqa: F401  (a spec's checks and feedback helpers)
 
 
-REGISTRY = {
-    # assignment folder name -> spec module
-    "denoising_dimension_reduction": "aecourse.grade.denoising",
-}
+SPEC_ATTRIBUTES = ("NAME", "EXPORTS", "make_hidden", "sandbox_inputs", "score")
 
 
-def load_spec(spec: str | None, assignment_dir: Path):
-    """Import a spec from a module name or a ``.py`` file; default: by the assignment folder's name."""
-    if spec is None:
-        name = Path(assignment_dir).resolve().name
-        if name not in REGISTRY:
-            raise SystemExit(
-                f"no grading spec known for assignment {name!r}; pass --spec MODULE_OR_FILE "
-                f"(known: {', '.join(sorted(REGISTRY))})"
-            )
-        spec = REGISTRY[name]
-    if spec.endswith(".py"):
-        path = Path(spec).resolve()
-        mod_name = "aecourse_grade_spec_" + path.stem
-        loader = importlib.util.spec_from_file_location(mod_name, path)
-        if loader is None:
-            raise SystemExit(f"cannot load spec file {spec}")
-        mod = importlib.util.module_from_spec(loader)
-        sys.modules[mod_name] = mod
-        loader.loader.exec_module(mod)
-        mod.__grade_spec_file__ = str(path)
-    else:
-        mod = importlib.import_module(spec)
-        mod.__grade_spec_file__ = None
-    for attr in ("NAME", "EXPORTS", "make_hidden", "sandbox_inputs", "score"):
-        if not hasattr(mod, attr):
-            raise SystemExit(f"grading spec {spec} lacks {attr}")
-    return mod
+def load_spec(assignment_dir: Path):
+    """The contract and grading spec of the assignment in ``assignment_dir``, found by its name in the registry.
+
+    Raises :class:`aecourse.assignments.ContractError` for a folder without a valid contract.
+    """
+    contract = assignments.for_folder(assignment_dir)
+    spec = assignments.grading_spec(contract)
+    missing = [attr for attr in SPEC_ATTRIBUTES if not hasattr(spec, attr)]
+    if missing:
+        raise assignments.ContractError(f"the grading spec {spec.__name__} lacks {', '.join(missing)}")
+    if spec.NAME != contract.NAME:
+        raise assignments.ContractError(f"the grading spec {spec.__name__} is for {spec.NAME!r}, not {contract.NAME!r}")
+    return contract, spec
 
 
 EXPORT_TEMPLATE = '''\
@@ -142,15 +107,3 @@ def load_export(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
             elif arr.dtype.kind in "biuf":
                 found[key] = arr
     return found, errors
-
-
-def describe(arr) -> str:
-    """Short description of an array for feedback: shape, dtype and range."""
-    if arr is None:
-        return "nothing"
-    a = np.asarray(arr)
-    if a.size == 0:
-        return f"an empty array of shape {a.shape}"
-    if a.dtype.kind in "biuf":
-        return f"shape {a.shape}, {a.dtype}, values in [{float(np.nanmin(a)):.3g}, {float(np.nanmax(a)):.3g}]"
-    return f"shape {a.shape}, {a.dtype}"

@@ -33,7 +33,9 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from .assignments import denoising as spec
+from aecourse import metrics
+
+from .. import denoising_dimension_reduction as spec
 
 IMAGE_SHAPE = (28, 28, 1)
 _N_MODEL = 256          # images a check pushes through a model
@@ -103,8 +105,8 @@ def _float(ns: Mapping, name: str, part: str) -> float:
                          found=f"{type(value).__name__} {np.shape(value)}") from None
 
 
-def _mse(a, b) -> float:
-    return float(np.mean((np.asarray(a, dtype="float64") - np.asarray(b, dtype="float64")) ** 2))
+_mse = metrics.mse_per_pixel
+_spread = metrics.spread
 
 
 def _safe_mse(a, b) -> float:
@@ -135,9 +137,8 @@ def _predict(model, x: np.ndarray, part: str, name: str) -> np.ndarray:
     return out
 
 
-def _reference_noise(x: np.ndarray, noise_factor: float, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return np.clip(x + noise_factor * rng.standard_normal(x.shape), 0.0, 1.0).astype("float32")
+def _reference_noise(x, noise_factor: float, seed: int) -> np.ndarray:
+    return metrics.clipped_noise(x, noise_factor, seed)
 
 
 def _expected_noise_mse(x: np.ndarray, noise_factor: float) -> float:
@@ -156,33 +157,12 @@ def _is_conv(layer) -> bool:
     return "conv" in type(layer).__name__.lower()
 
 
-def _spread(x: np.ndarray) -> float:
-    """How much the images differ from each other: per-pixel std over images, averaged."""
-    x = np.asarray(x, dtype="float64").reshape(len(x), -1)
-    return float(x.std(axis=0).mean())
-
-
-def _pca(x_fit: np.ndarray, k: int):
-    from sklearn.decomposition import PCA
-
-    return PCA(n_components=k, svd_solver="randomized", random_state=0).fit(x_fit.reshape(len(x_fit), -1))
+def _pca(x_fit: np.ndarray, k: int) -> metrics.PCA:
+    return metrics.PCA(k).fit(x_fit)
 
 
 def _knn_accuracy(z_fit, y_fit, z_eval, y_eval) -> float:
-    from sklearn.neighbors import KNeighborsClassifier
-
-    knn = KNeighborsClassifier(n_neighbors=spec.KNN_K).fit(np.asarray(z_fit).reshape(len(z_fit), -1), y_fit)
-    return float(knn.score(np.asarray(z_eval).reshape(len(z_eval), -1), y_eval))
-
-
-def _r2_affine(z: np.ndarray, features: np.ndarray) -> float:
-    """R² of the best affine map from ``features`` to ``z`` (1.0: z is an affine function of them)."""
-    a = np.hstack([features, np.ones((len(features), 1))]).astype("float64")
-    z = np.asarray(z, dtype="float64").reshape(len(z), -1)
-    coef, *_ = np.linalg.lstsq(a, z, rcond=None)
-    res = ((a @ coef - z) ** 2).sum()
-    tot = ((z - z.mean(axis=0)) ** 2).sum()
-    return float(1.0 - res / tot) if tot > 0 else 1.0
+    return metrics.knn_accuracy(z_fit, y_fit, z_eval, y_eval, spec.KNN_K)
 
 
 def _passed(part: str, detail: str) -> None:
@@ -604,7 +584,7 @@ def check_codes(ns: Mapping) -> None:
     z_test = _array(ns, "z_test", part)
     n_fit = min(len(x_train_noisy), 20000)
     ref = _pca(x_train_noisy[:n_fit].astype("float32"), spec.LATENT_DIM)
-    r2 = _r2_affine(z_test, ref.transform(x_test_noisy.reshape(len(x_test_noisy), -1)))
+    r2 = metrics.r2_affine(z_test, ref.transform(x_test_noisy.reshape(len(x_test_noisy), -1)))
     if r2 > t["max_pca_codes_r2"]:
         raise CheckError(part, "the codes are a linear function of PCA's codes: PCA dressed up as an autoencoder.",
                          expected=f"codes from a trained non-linear encoder (R² of the best affine fit from "

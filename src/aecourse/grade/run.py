@@ -1,0 +1,178 @@
+"""One submission: assemble its notebook, run it in the sandbox, collect the evidence, score every part.
+
+:func:`grade` is what the batch (:mod:`aecourse.grade.batch`) calls per submission; it
+returns the submission's result (a JSON-able dict: status, reason, points per part, the
+checks behind them). The status comes from :mod:`aecourse.grade.outcome`; the points only
+from the evidence the run left and the assignment's grading spec.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import sys
+import time
+import traceback
+import zipfile
+from dataclasses import asdict
+from pathlib import Path
+
+import nbformat
+import numpy as np
+
+from . import notebook as nbmod
+from . import outcome, report
+from .sandbox import LEVEL_NONE, ensure_user
+from .spec import Check, export_code, load_export
+
+NOTEBOOK_NAME = "submission.ipynb"
+
+
+def result(g, sid: str, status: str, reason: str, parts: list[dict], sub_hash: str, seconds: float = 0.0,
+           notes=()) -> dict:
+    """The result of one submission, as the state file, feedback and gradebook row read it."""
+    return {
+        "id": sid, "status": status, "reason": reason,
+        "total": round(sum(p["points"] for p in parts), 4),
+        "max": sum(p.points for p in g.layout.parts),
+        "parts": parts, "manual": list(g.layout.manual), "notes": list(notes),
+        "isolation": g.sandbox.level or "", "hash": sub_hash, "fingerprint": g.fingerprint,
+        "seconds": round(seconds, 2),
+    }
+
+
+def empty_parts(g, note: str | None = None) -> list[dict]:
+    return [_entry(p, [note] if note else []) for p in g.layout.parts]
+
+
+def _entry(p, notes=None) -> dict:
+    return {"number": p.number, "grade_id": p.grade_id, "points": 0.0, "max": p.points, "checks": [],
+            "notes": list(notes or [])}
+
+
+def copy_nofollow(src: Path, dst: Path, limit: int = 512 * 2**20) -> None:
+    """Copy a regular file written by the sandbox (never through a symlink, at most ``limit`` bytes)."""
+    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return
+        with open(fd, "rb", closefd=False) as f, open(dst, "wb") as out:
+            shutil.copyfileobj(f, out)
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- one submission
+def grade(g, sid: str, path: Path | None, problem: str, slot: int) -> dict:
+    """Grade one submission file (``path`` None: ``problem`` says why there is nothing to grade)."""
+    t0 = time.monotonic()
+    if path is None:
+        return result(g, sid, outcome.STATUS_INVALID, problem, empty_parts(g), "")
+    data = path.read_bytes()
+    sub_hash = hashlib.sha256(data).hexdigest()
+    try:
+        nb = nbmod.read_submission(data)
+    except nbmod.InvalidNotebook as e:
+        return result(g, sid, outcome.STATUS_INVALID, str(e), empty_parts(g), sub_hash)
+    answers, notes = nbmod.answer_cells(nb)
+    if not answers:
+        notes.append("no answer cells (nbgrader grade_id metadata) were found; was the student notebook "
+                     "copied into a new one?")
+    base, work = g.sandbox.new_workdir(slot, g.sandbox.level)
+    try:
+        return _run_and_score(g, sid, answers, notes, sub_hash, base, work, slot, t0)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _prepare(g, answers: dict, work: Path, slot: int):
+    """Write the held-out inputs and the assembled notebook into the sandbox's work folder."""
+    gdir = work / "_grader"
+    gdir.mkdir()
+    np.savez(gdir / "inputs.npz", **g.spec.sandbox_inputs(g.hidden))
+    prelude = getattr(g.spec, "PRELUDE", "")
+    exports = {gid: export_code(items, str(gdir / "inputs.npz"), str(gdir / f"export-{gid}.npz"), prelude)
+               for gid, items in g.spec.EXPORTS.items()}
+    nb, infos, missing = nbmod.assemble(g.source_nb, answers, exports)
+    nbformat.write(nb, str(work / NOTEBOOK_NAME))
+    if g.sandbox.level != LEVEL_NONE:
+        uid, gid = ensure_user(slot)
+        for p in (gdir, gdir / "inputs.npz", work / NOTEBOOK_NAME):
+            os.chown(p, uid, gid)
+    return gdir, infos, missing
+
+
+def _run(g, work: Path, base: Path, slot: int, gdir: Path, infos: list):
+    """Run the assembled notebook; take each export out of the sandbox the moment its cell has passed.
+
+    The exports go into a root-only folder (the vault), so that later student code cannot replace them.
+    """
+    vault = base / "exports"
+    vault.mkdir(mode=0o700)
+    export_cells = {i: info.grade_id for i, info in enumerate(infos) if info.kind == "export"}
+
+    def on_event(ev):
+        if ev.get("event") == "end" and ev.get("outcome") == outcome.CELL_PASSED and ev.get("cell") in export_cells:
+            gid = export_cells[ev["cell"]]
+            copy_nofollow(gdir / f"export-{gid}.npz", vault / f"{gid}.npz")
+
+    return g.sandbox.run_notebook(NOTEBOOK_NAME, work, base, slot, on_event=on_event), vault
+
+
+def _run_and_score(g, sid, answers, notes, sub_hash, base, work, slot, t0) -> dict:
+    gdir, infos, missing = _prepare(g, answers, work, slot)
+    res, vault = _run(g, work, base, slot, gdir, infos)
+    events = outcome.Events.of(res.events)
+    status, reason = outcome.classify(events, infos, g.limits, res.killed_wall, res.exit_code, res.log_tail)
+    parts = [score_part(g, sid, p, infos, missing, events, vault) for p in g.layout.parts]
+    r = result(g, sid, status, reason, parts, sub_hash, time.monotonic() - t0, notes)
+    r["cells"] = {str(c): {"kind": infos[c].kind if c < len(infos) else "?", "outcome": e["outcome"],
+                           "message": e.get("message", ""), "duration": e.get("duration")}
+                  for c, e in events.ends.items()}
+    r["junit"] = res.junit is not None
+    if res.junit:
+        report.atomic_write(g.out / "reports" / f"{sid}.junit.xml", res.junit)
+    return r
+
+
+# --------------------------------------------------------------------------- scoring
+def _collect(g, p, infos, events, vault, entry) -> tuple[dict, dict]:
+    """The arrays the part's export cell left in the vault, and the errors of the names it could not export."""
+    names = g.spec.EXPORTS.get(p.grade_id, {})
+    cell = next((i for i, info in enumerate(infos) if info.kind == "export" and info.grade_id == p.grade_id), None)
+    if cell is None:
+        return {}, {}
+    if not events.passed(cell):
+        ev = events.ends.get(cell)
+        why = "it did not run" if ev is None else ev.get("message") or ev["outcome"]
+        entry["notes"].append(f"results for this part could not be collected: {why}")
+        return {}, {name: "not collected" for name in names}
+    try:
+        return load_export(vault / f"{p.grade_id}.npz")
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        entry["notes"].append(f"results for this part could not be read: {e}")
+        return {}, {name: "not readable" for name in names}
+
+
+def score_part(g, sid, p, infos, missing, events, vault) -> dict:
+    """One part's points and checks, from its evidence (a scoring bug never aborts the batch)."""
+    entry = _entry(p)
+    gone = [a for a in p.answers if a in missing]
+    if gone:
+        entry["notes"] = [f"answer cell {a} not found" for a in gone]
+        return entry
+    try:
+        found, errors = _collect(g, p, infos, events, vault, entry)
+        checks = g.spec.score(p.grade_id, found, errors, g.hidden)
+    except Exception as e:  # noqa: BLE001
+        checks = [Check("scoring", False, "", f"grader error: {type(e).__name__}: {e}")]
+        entry["notes"].append("the grader could not score this part; tell your instructor")
+        print(f"grade: scoring {sid}/{p.grade_id} failed:\n{traceback.format_exc()}", file=sys.stderr)
+    total_w = sum(c.weight for c in checks) or 1.0
+    got = sum(c.weight for c in checks if c.passed)
+    entry["points"] = round(p.points * got / total_w, 4)
+    entry["checks"] = [asdict(c) for c in checks]
+    return entry
