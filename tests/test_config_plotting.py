@@ -62,9 +62,18 @@ def test_reconstruction_columns_names_columns_and_stays_legible():
     fig = plotting.reconstruction_columns({"original": x, "k = 2": x * 0.5, "k = 16": x, "k = 64": x}, n=3)
     assert len(fig.axes) == 12
     assert [fig.axes[c].get_title() for c in range(4)] == ["original", "k = 2", "k = 16", "k = 64"]
-    fig.canvas.draw()
-    assert fig.get_size_inches()[0] * fig.dpi <= 760
-    assert min(ax.get_window_extent().width for ax in fig.axes) >= 150
+    from test_pca_plots import smallest_panel_px
+
+    assert smallest_panel_px(fig) >= 150
+
+
+def test_the_getting_started_figures_are_legible():
+    """The layouts notebook 00 uses: panels of at least 150 pixels on the page."""
+    from test_pca_plots import smallest_panel_px
+
+    x = np.random.default_rng(0).random((8, 784))
+    assert smallest_panel_px(plotting.image_grid(x, labels=list(range(8)), ncols=4, size=1.8)) >= 150
+    assert smallest_panel_px(plotting.reconstruction_rows({"original": x, "rebuilt": x}, n=3, size=2.0)) >= 150
 
 
 def test_scatter_2d():
