@@ -191,6 +191,25 @@ def checkerboard_share(images, periods=(2, 4)) -> float:
     return float(power[:, mask].sum() / max(nondc.sum(), 1e-30))
 
 
+# --------------------------------------------------------------------------- tables
+TABLE_STYLES = [
+    {"selector": "th, td", "props": "padding: 0.3em 0.9em; text-align: right;"},
+    {"selector": "th.row_heading", "props": "text-align: left;"},
+    {"selector": "", "props": "border-collapse: collapse; margin: 0.5em 0;"},
+]
+
+
+def table(df, formats=None, hide_index: bool = False):
+    """A pandas Styler with room between its columns, as the book shows result tables.
+
+    ``formats`` is what ``Styler.format`` takes (a format string, or column -> format);
+    glue the result (``glue("conv_table_x", table(df, "{:.4f}"), display=False)``) and
+    paste it on a chapter page with ``{glue}``.
+    """
+    styler = df.style.format(formats).set_table_styles(TABLE_STYLES)
+    return styler.hide(axis="index") if hide_index else styler
+
+
 # --------------------------------------------------------------------------- figures
 def show_arrays(arrays: dict, annotate: bool = True, fmt: str = "{:g}", size: float = 2.2,
                 cmap: str = "viridis", vmin=None, vmax=None, ncols: int | None = None):
