@@ -278,7 +278,7 @@ def plot_scatter_add(x, kernel, stride=1, size: float = 1.9):
     return fig
 
 
-def plot_conv_matrix(C, input_shape, output_shape, size: float = 0.32):
+def plot_conv_matrix(C, input_shape, output_shape, size: float = 0.42):
     """The convolution matrix ``C`` as a grid: one row per output pixel, one column per input pixel."""
     import matplotlib.pyplot as plt
 
@@ -288,11 +288,11 @@ def plot_conv_matrix(C, input_shape, output_shape, size: float = 0.32):
     ax.imshow(masked, cmap="viridis", interpolation="nearest", aspect="equal")
     for (r, c), v in np.ndenumerate(C):
         if v != 0:
-            ax.text(c, r, f"{v:g}", ha="center", va="center", fontsize=7, color="white")
+            ax.text(c, r, f"{v:g}", ha="center", va="center", fontsize=8, color="white")
     ax.set_xticks(range(C.shape[1]))
-    ax.set_xticklabels([f"{r}{c}" for r in range(input_shape[0]) for c in range(input_shape[1])], fontsize=6)
+    ax.set_xticklabels([f"{r}{c}" for r in range(input_shape[0]) for c in range(input_shape[1])], fontsize=8)
     ax.set_yticks(range(C.shape[0]))
-    ax.set_yticklabels([f"{r}{c}" for r in range(output_shape[0]) for c in range(output_shape[1])], fontsize=6)
+    ax.set_yticklabels([f"{r}{c}" for r in range(output_shape[0]) for c in range(output_shape[1])], fontsize=8)
     ax.set_xlabel("input pixel (row, column)")
     ax.set_ylabel("output pixel")
     ax.grid(False)
