@@ -93,9 +93,8 @@ def _prepare(g, answers: dict, work: Path, slot: int):
     gdir = work / "_grader"
     gdir.mkdir()
     np.savez(gdir / "inputs.npz", **g.spec.sandbox_inputs(g.hidden))
-    prelude = getattr(g.spec, "PRELUDE", "")
-    exports = {gid: export_code(items, str(gdir / "inputs.npz"), str(gdir / f"export-{gid}.npz"), prelude)
-               for gid, items in g.spec.EXPORTS.items()}
+    exports = {gid: export_code(g.spec.__name__, gid, str(gdir / "inputs.npz"), str(gdir / f"export-{gid}.npz"))
+               for gid in g.spec.EXPORTS}
     nb, infos, missing = nbmod.assemble(g.source_nb, answers, exports)
     nbformat.write(nb, str(work / NOTEBOOK_NAME))
     if g.sandbox.level != LEVEL_NONE:

@@ -27,8 +27,8 @@ from .. import denoising_dimension_reduction as C
 NAME = C.NAME
 VERSION = "2"
 
-PRELUDE = '''
-def layers_of(model):
+def layers_of(model) -> list:
+    """Every layer of a Keras model, nested models' layers included."""
     out, stack = [], [model]
     while stack:
         m = stack.pop()
@@ -37,68 +37,104 @@ def layers_of(model):
             stack.append(layer)
     return out
 
-def n_conv(model):
-    return sum(1 for layer in layers_of(model) if "conv" in type(layer).__name__.lower())
-'''
 
-_SEEDS = "int(inp['seeds'][0])"
+def n_conv(model) -> int:
+    return sum(1 for layer in layers_of(model) if "conv" in type(layer).__name__.lower())
+
+
+def apply(model, x):
+    """A model's output for ``x`` (a Keras model, or any callable)."""
+    if hasattr(model, "predict"):
+        return model.predict(x, verbose=0, batch_size=256)
+    return model(x)
+
+
+def _noise(v, inp, seed_index):
+    return v("add_noise")(inp["clean_a"], float(inp["factor"][0]), int(inp["seeds"][seed_index]))
+
+
+def _clean_a_after(v, inp):
+    _noise(v, inp, 0)  # the noise function must leave its input alone
+    return inp["clean_a"]
+
+
+def _shape(name):
+    return lambda v, inp: np.shape(v(name))
+
+
+def _float(name):
+    return lambda v, inp: float(v(name))
+
+
+def _consistency(model, inputs, answer):
+    def gap(v, inp):
+        n = 64
+        out = np.asarray(apply(v(model), np.asarray(v(inputs))[:n]))
+        return np.max(np.abs(np.reshape(out, (n, -1)) - np.reshape(np.asarray(v(answer))[:n], (n, -1))))
+    return gap
+
+
+# What the injected export cells evaluate in the kernel (see aecourse.grade.inkernel):
+# {part: {name: fn(v, inp)}}, v("name") being the student's object.
 EXPORTS = {
     "noise": {
-        "noisy_a": f"add_noise(inp['clean_a'], float(inp['factor'][0]), {_SEEDS})",
-        "noisy_a_again": f"add_noise(inp['clean_a'], float(inp['factor'][0]), {_SEEDS})",
-        "noisy_a_other": "add_noise(inp['clean_a'], float(inp['factor'][0]), int(inp['seeds'][1]))",
-        "clean_a_after": "inp['clean_a']",
-        "x_train_shape": "np.shape(x_train)",
-        "x_test_shape": "np.shape(x_test)",
-        "x_test_noisy_shape": "np.shape(x_test_noisy)",
-        "x_train_noisy_shape": "np.shape(x_train_noisy)",
+        "noisy_a": lambda v, inp: _noise(v, inp, 0),
+        "noisy_a_again": lambda v, inp: _noise(v, inp, 0),
+        "noisy_a_other": lambda v, inp: _noise(v, inp, 1),
+        "clean_a_after": _clean_a_after,
+        "x_train_shape": _shape("x_train"),
+        "x_test_shape": _shape("x_test"),
+        "x_test_noisy_shape": _shape("x_test_noisy"),
+        "x_train_noisy_shape": _shape("x_train_noisy"),
     },
     "model": {
-        "codes_q": "apply(encoder, inp['noisy_q'])",
-        "denoised_q": "apply(autoencoder, inp['noisy_q'])",
-        "n_conv": "n_conv(encoder)",
+        "codes_q": lambda v, inp: apply(v("encoder"), inp["noisy_q"]),
+        "denoised_q": lambda v, inp: apply(v("autoencoder"), inp["noisy_q"]),
+        "n_conv": lambda v, inp: n_conv(v("encoder")),
     },
     "denoise": {
-        "denoised_q": "apply(autoencoder, inp['noisy_q'])",
-        "x_test_denoised_shape": "np.shape(x_test_denoised)",
-        "x_test_shape": "np.shape(x_test)",
-        "consistency": "np.max(np.abs(np.reshape(apply(autoencoder, np.asarray(x_test_noisy)[:64]), (-1, 784))"
-                       " - np.reshape(np.asarray(x_test_denoised)[:64], (-1, 784))))",
-        "ae_mse": "float(ae_mse)",
+        "denoised_q": lambda v, inp: apply(v("autoencoder"), inp["noisy_q"]),
+        "x_test_denoised_shape": _shape("x_test_denoised"),
+        "x_test_shape": _shape("x_test"),
+        "consistency": _consistency("autoencoder", "x_test_noisy", "x_test_denoised"),
+        "ae_mse": _float("ae_mse"),
     },
     "pca": {
-        "denoised_q": "apply(autoencoder, inp['noisy_q'])",
-        "pca_test_denoised_shape": "np.shape(pca_test_denoised)",
-        "x_test_shape": "np.shape(x_test)",
-        "pca_mse": "float(pca_mse)",
+        "denoised_q": lambda v, inp: apply(v("autoencoder"), inp["noisy_q"]),
+        "pca_test_denoised_shape": _shape("pca_test_denoised"),
+        "x_test_shape": _shape("x_test"),
+        "pca_mse": _float("pca_mse"),
     },
     "codes": {
-        "codes_q": "apply(encoder, inp['noisy_q'])",
-        "z_train_shape": "np.shape(z_train)",
-        "z_test_shape": "np.shape(z_test)",
-        "x_train_shape": "np.shape(x_train)",
-        "x_test_shape": "np.shape(x_test)",
-        "consistency": "np.max(np.abs(np.reshape(apply(encoder, np.asarray(x_test_noisy)[:64]), (64, -1))"
-                       " - np.reshape(np.asarray(z_test)[:64], (64, -1))))",
+        "codes_q": lambda v, inp: apply(v("encoder"), inp["noisy_q"]),
+        "z_train_shape": _shape("z_train"),
+        "z_test_shape": _shape("z_test"),
+        "x_train_shape": _shape("x_train"),
+        "x_test_shape": _shape("x_test"),
+        "consistency": _consistency("encoder", "x_test_noisy", "z_test"),
     },
     "knn": {
-        "codes_q": "apply(encoder, inp['noisy_q'])",
-        "codes_r": "apply(encoder, inp['noisy_r'])",
-        "knn_accuracy_ae": "float(knn_accuracy_ae)",
-        "knn_accuracy_pca": "float(knn_accuracy_pca)",
+        "codes_q": lambda v, inp: apply(v("encoder"), inp["noisy_q"]),
+        "codes_r": lambda v, inp: apply(v("encoder"), inp["noisy_r"]),
+        "knn_accuracy_ae": _float("knn_accuracy_ae"),
+        "knn_accuracy_pca": _float("knn_accuracy_pca"),
     },
     "view": {
-        "z_test_2d": "np.asarray(z_test_2d, dtype=np.float64)",
-        "z_test_shape": "np.shape(z_test)",
+        "z_test_2d": lambda v, inp: np.asarray(v("z_test_2d"), dtype=np.float64),
+        "z_test_shape": _shape("z_test"),
     },
 }
 
 
 # Every part first records which of its contract names the notebook defines: a part whose
 # answer left a name undefined scores 0 (its other checks could otherwise pass on earlier work).
+def _defined(names):
+    return lambda v, inp: [n in v for n in names]
+
+
 for _part in C.PARTS:
     if _part.id in EXPORTS:
-        EXPORTS[_part.id] = {"defined": f"[n in globals() for n in {list(_part.names)!r}]", **EXPORTS[_part.id]}
+        EXPORTS[_part.id] = {"defined": _defined(_part.names), **EXPORTS[_part.id]}
 
 
 def sizes(smoke: bool) -> tuple[int, int]:
