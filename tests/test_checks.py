@@ -299,6 +299,7 @@ def grader_awards(ns, hidden, folder) -> dict:
     from aecourse.assignments import collect, passed
     from aecourse.assignments.denoising_dimension_reduction import grading
     from aecourse.grade import inkernel, modeleval
+    from aecourse.grade.spec import with_model_evidence
 
     folder.mkdir(parents=True, exist_ok=True)
     answers = {p: collect(grading.EXPORTS[p], ns, grading.sandbox_inputs(hidden)) for p in PARTS}
@@ -309,7 +310,7 @@ def grader_awards(ns, hidden, folder) -> dict:
     for p in PARTS:                                                                        # step 3
         found, errors = _split(answers[p])
         if p in grading.MODEL_PARTS:
-            found, errors = {**model_found, **found}, {**model_errors, **errors}
+            found, errors = with_model_evidence(found, errors, model_found, model_errors, grading.MODEL_EVIDENCE)
         awards[p] = passed(grading.score(p, found, errors, hidden))
     return awards
 

@@ -26,7 +26,7 @@ from ..assignments import passed
 from . import modeleval, outcome, report
 from . import notebook as nbmod
 from .sandbox import LEVEL_NONE, ensure_user
-from .spec import Check, export_code, load_export
+from .spec import Check, export_code, load_export, with_model_evidence
 
 NOTEBOOK_NAME = "submission.ipynb"
 
@@ -214,7 +214,7 @@ def score_part(g, sid, p, infos, missing, events, vault, model_ev=None) -> dict:
     try:
         found, errors = _collect(g, p, infos, events, vault, entry)
         if model_ev is not None and p.grade_id in getattr(g.spec, "MODEL_PARTS", ()):
-            found, errors = {**model_ev[0], **found}, {**model_ev[1], **errors}
+            found, errors = with_model_evidence(found, errors, *model_ev, g.spec.MODEL_EVIDENCE)
         checks = g.spec.score(p.grade_id, found, errors, g.hidden)
     except Exception as e:  # noqa: BLE001
         checks = [Check("scoring", False, "", f"grader error: {type(e).__name__}: {e}")]
