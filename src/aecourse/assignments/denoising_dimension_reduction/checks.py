@@ -220,7 +220,7 @@ def _report_failure(part: str, checks: list, hidden: bool) -> None:
         if c.hidden and not hidden:
             continue
         if not c.passed:
-            raise CheckError(part, c.name + ".", c.expected, c.found, c.hint)
+            raise CheckError(part, f"check failed: {c.name}.", c.expected, c.found, c.hint)
 
 
 def _report(part: str, checks: list, hidden: bool, detail: str = "") -> None:
