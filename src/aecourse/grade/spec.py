@@ -53,6 +53,18 @@ def export_code(spec_module: str, part: str, inputs: str, path: str) -> str:
     return cell_code(spec_module, part, inputs, path)
 
 
+def with_model_evidence(found: dict, errors: dict, model_found: dict, model_errors: dict, names) -> tuple[dict, dict]:
+    """A part's kernel evidence joined with the model evidence (step 2).
+
+    The model evidence always wins: a name of ``names`` (the spec's ``MODEL_EVIDENCE``) that the
+    kernel exported too — a forgery — is dropped from the kernel's side.
+    """
+    names = set(names)
+    found = {k: v for k, v in found.items() if k not in names}
+    errors = {k: v for k, v in errors.items() if k not in names}
+    return {**found, **model_found}, {**errors, **model_errors}
+
+
 MAX_EXPORT_BYTES = 512 * 2**20
 
 
