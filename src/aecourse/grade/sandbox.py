@@ -768,6 +768,7 @@ class Sandbox:
             "argv": argv, "env": env, "cwd": str(work), "rlimits": self.limits.rlimits(), "uid": uid, "gid": gid,
             "pass_fds": [w_ev], "namespaces": level == LEVEL_FULL, "net_lo": True, "root": str(base / "root"),
             "binds": binds, "symlinks": runtime_symlinks(), "hide": hide, "tmp_mb": 64,
+            "listable": [str(package_dir().parent)],
         }
         cfg_path = base / "jail.json"
         cfg_path.write_text(json.dumps(cfg))
@@ -847,7 +848,9 @@ class Sandbox:
     def run_notebook(self, nb_path_in_work: str, work: Path, base: Path, slot: int, on_event=None) -> RunResult:
         lim = self.limits
         argv = [
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "nbval.plugin",
+            # -s: the kernel inherits this process's stdout (the sandbox's pipe, counted toward max_output),
+            # not a pytest capture file (which would take writes to file descriptor 1 uncounted)
+            sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-p", "nbval.plugin",
             "-p", "aecourse.grade.nbplugin", "-c", "/dev/null", "--rootdir", str(work), "-o", "addopts=",
             "--nbval-lax", "--nbval-current-env", f"--nbval-cell-timeout={lim.cell_timeout}",
             "--nbval-kernel-startup-timeout=120", f"--junitxml={work / 'junit.xml'}", "-W", "ignore",
