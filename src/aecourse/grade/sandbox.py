@@ -768,7 +768,9 @@ class Sandbox:
             "argv": argv, "env": env, "cwd": str(work), "rlimits": self.limits.rlimits(), "uid": uid, "gid": gid,
             "pass_fds": [w_ev], "namespaces": level == LEVEL_FULL, "net_lo": True, "root": str(base / "root"),
             "binds": binds, "symlinks": runtime_symlinks(), "hide": hide, "tmp_mb": 64,
-            "listable": [str(package_dir().parent)],
+            # the package's parent is on sys.path and the work folder's parent is scanned by pytest: both
+            # hold nothing but their mount point
+            "listable": [str(package_dir().parent), str(work.parent)],
         }
         cfg_path = base / "jail.json"
         cfg_path.write_text(json.dumps(cfg))
