@@ -884,7 +884,7 @@ def _kill_tree(proc, cg) -> None:
 
 def cell_grace(cell_timeout: float) -> float:
     """How long past the per-cell timeout the sandbox waits for nbval before it kills the kernel itself."""
-    return max(10.0, 0.5 * cell_timeout)
+    return max(30.0, 0.5 * cell_timeout)
 
 
 class _Collector:
