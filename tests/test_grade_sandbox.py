@@ -105,7 +105,8 @@ def test_signal_stops_cleanly_and_writes_the_gradebook(tmp_path, sig, code):
                                                   "c_correct": S})
     proc = start(assignment, subs, out, env)
     try:
-        assert wait_for(lambda: processes(mark), 240), "the sleeping submission never started"
+        assert wait_for(lambda: processes(mark) or proc.poll() is not None, 240) and proc.poll() is None, \
+            "the sleeping submission never started"
         proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=90)
     finally:
@@ -128,7 +129,8 @@ def test_second_signal_quits_at_once(tmp_path):
     assignment, subs, out, env = setup(tmp_path, {"sleeper": {**S, "normalize_answer": sleeper(mark)}})
     proc = start(assignment, subs, out, env)
     try:
-        assert wait_for(lambda: processes(mark), 240), "the sleeping submission never started"
+        assert wait_for(lambda: processes(mark) or proc.poll() is not None, 240) and proc.poll() is None, \
+            "the sleeping submission never started"
         proc.send_signal(signal.SIGTERM)
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
@@ -146,7 +148,8 @@ def test_sigkill_leaves_no_sandbox_and_the_next_run_sweeps(tmp_path):
     assignment, subs, out, env = setup(tmp_path, {"sleeper": {**S, "normalize_answer": sleeper(mark)}})
     proc = start(assignment, subs, out, env)
     try:
-        assert wait_for(lambda: processes(mark), 240), "the sleeping submission never started"
+        assert wait_for(lambda: processes(mark) or proc.poll() is not None, 240) and proc.poll() is None, \
+            "the sleeping submission never started"
         left = leftovers(tmp_path / "tmp")
         assert left
         proc.kill()

@@ -770,7 +770,7 @@ class Sandbox:
             "binds": binds, "symlinks": runtime_symlinks(), "hide": hide, "tmp_mb": 64,
             # the package's parent is on sys.path and the work folder's parent is scanned by pytest: both
             # hold nothing but their mount point
-            "listable": [str(package_dir().parent), str(work.parent)],
+            "listable": [str(package_dir().parent)] + [str(p) for p in work.parents],
         }
         cfg_path = base / "jail.json"
         cfg_path.write_text(json.dumps(cfg))
@@ -836,6 +836,9 @@ class Sandbox:
                 cg.remove()
         wall = time.monotonic() - t0
         col.disk_check(work, self.limits)
+        if not any(e.get("event") == "start" for e in col.events):
+            # pytest ran no cell (e.g. it could not collect the notebook): the run did not finish
+            col.events = [e for e in col.events if e.get("event") != "finish"]
         junit = None
         jpath = work / "junit.xml"
         try:
