@@ -768,6 +768,9 @@ class Sandbox:
             "argv": argv, "env": env, "cwd": str(work), "rlimits": self.limits.rlimits(), "uid": uid, "gid": gid,
             "pass_fds": [w_ev], "namespaces": level == LEVEL_FULL, "net_lo": True, "root": str(base / "root"),
             "binds": binds, "symlinks": runtime_symlinks(), "hide": hide, "tmp_mb": 64,
+            # the package's parent is on sys.path and the work folder's parent is scanned by pytest: both
+            # hold nothing but their mount point
+            "listable": [str(package_dir().parent)] + [str(p) for p in work.parents],
         }
         cfg_path = base / "jail.json"
         cfg_path.write_text(json.dumps(cfg))
@@ -833,6 +836,9 @@ class Sandbox:
                 cg.remove()
         wall = time.monotonic() - t0
         col.disk_check(work, self.limits)
+        if not any(e.get("event") == "start" for e in col.events):
+            # pytest ran no cell (e.g. it could not collect the notebook): the run did not finish
+            col.events = [e for e in col.events if e.get("event") != "finish"]
         junit = None
         jpath = work / "junit.xml"
         try:
@@ -847,7 +853,9 @@ class Sandbox:
     def run_notebook(self, nb_path_in_work: str, work: Path, base: Path, slot: int, on_event=None) -> RunResult:
         lim = self.limits
         argv = [
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "nbval.plugin",
+            # -s: the kernel inherits this process's stdout (the sandbox's pipe, counted toward max_output),
+            # not a pytest capture file (which would take writes to file descriptor 1 uncounted)
+            sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-p", "nbval.plugin",
             "-p", "aecourse.grade.nbplugin", "-c", "/dev/null", "--rootdir", str(work), "-o", "addopts=",
             "--nbval-lax", "--nbval-current-env", f"--nbval-cell-timeout={lim.cell_timeout}",
             "--nbval-kernel-startup-timeout=120", f"--junitxml={work / 'junit.xml'}", "-W", "ignore",
@@ -879,7 +887,7 @@ def _kill_tree(proc, cg) -> None:
 
 def cell_grace(cell_timeout: float) -> float:
     """How long past the per-cell timeout the sandbox waits for nbval before it kills the kernel itself."""
-    return max(10.0, 0.5 * cell_timeout)
+    return max(30.0, 0.5 * cell_timeout)
 
 
 class _Collector:
