@@ -177,7 +177,7 @@ def build_submissions(folder: Path, assignment: Path, out: Path, port: int) -> d
         {"check_scale": 0, "check_normalize": 0, "check_fit": 0}))
     nb("memory_bomb", {**S, "scale_answer": "def _bomb():\n    hog = []\n    while True:\n"
                                             "        hog.append(bytes(100 * 2**20))\n_bomb()\n" + S["scale_answer"]},
-       ("memory_limit", "memory limit in part 1 (answer cell scale_answer) (2048 MB): MemoryError",
+       ("memory_limit", "memory limit in part 1 (answer cell scale_answer) (2048 MB): ",
         {"check_scale": 0, "check_normalize": 0, "check_fit": 0}))
     nb("big_output", {**S, "normalize_answer": "for _ in range(100):\n    print('x' * 10**6)\n"
                                                + S["normalize_answer"]},
@@ -205,11 +205,107 @@ def build_submissions(folder: Path, assignment: Path, out: Path, port: int) -> d
             "        got.append(path)\n    except OSError as e:\n        last = e\nif got:\n"
             "    raise RuntimeError('read ' + ', '.join(got))\nraise last\n")},
        ("errors", "error in part 1 (answer cell scale_answer): ConnectionRefusedError", full))
+    build_more(folder, assignment, out, exp, full)
     return exp
 
 
+HOG = ("import os, time\npids = []\nfor _ in range(3):\n    pid = os.fork()\n    if pid == 0:\n"
+       "        hog = b'\\x01' * (750 * 2**20)\n        time.sleep(120)\n        os._exit(0)\n    pids.append(pid)\n"
+       "for pid in pids:\n    os.waitpid(pid, 0)\n")
+DISK = ("for i in range(8):\n    with open('big%d.bin' % i, 'wb') as f:\n        f.write(b'\\x01' * (60 * 2**20))\n")
+IGNORES_SIGINT = ("import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n"
+                  "    print('still here', flush=True)\n    time.sleep(1)\n")
+FD_FLOOD = "import os\nfor _ in range(30):\n    os.write(1, b'x' * 10**6)\n"
+
+
+def allowlist_probe(paths: list[str]) -> str:
+    """Answer-cell code that fails, naming them, if any of ``paths`` is readable or the kernel is root."""
+    return (f"import os\nassert os.getuid() != 0, 'root'\nseen = []\nfor p in {paths!r}:\n    try:\n"
+            "        if os.path.isdir(p):\n            os.listdir(p)\n        else:\n            open(p, 'rb').read(1)\n"
+            "        seen.append(p)\n    except OSError:\n        pass\n"
+            "assert not seen, 'readable: %d paths' % len(seen)\n")
+
+
+def build_more(folder, assignment, out, exp, full):
+    """Issue 12: a row for every entry, stable ids, robust reading, containment."""
+    from aecourse.grade.batch import safe_id
+
+    zero = {"check_scale": 0, "check_normalize": 0, "check_fit": 0}
+
+    def nb(name, answers, expect, base=None, sid=None):
+        tiny.write(tiny.with_answers(answers, base), folder / f"{name}.ipynb")
+        exp[sid or name] = expect
+
+    # A row for every entry.
+    os.symlink(folder / "correct.ipynb", folder / "link.ipynb")
+    exp["link"] = ("rejected", "symlink", zero)
+    tiny.write(tiny.with_answers(S), folder / ".dotted.ipynb")
+    exp[safe_id(".dotted")] = ("rejected", "hidden name", zero)
+    (folder / "script.py").write_text("print(1)\n")
+    exp["script.py"] = ("invalid_notebook", "not a .ipynb", zero)
+    tiny.write(tiny.with_answers(S), folder / "notes.ipynb.txt")
+    exp["notes.ipynb.txt"] = ("invalid_notebook", "not a .ipynb", zero)
+    (folder / "two_notebooks").mkdir()
+    for n in ("draft", "final"):
+        tiny.write(tiny.with_answers(S), folder / "two_notebooks" / f"{n}.ipynb")
+    exp["two_notebooks"] = ("invalid_notebook", "several notebooks in the submission folder (draft.ipynb, final.ipynb)",
+                            zero)
+    # Ids keep non-ASCII letters; an undecodable name gets a hash; both grade normally.
+    nb("n03_\u00e4\u00f6", S, ("ok", "", full))
+    nb("n03_\u00e5\u00f8", {**S, "fit_answer": STUB_FIT}, ("errors", "", {**full, "check_fit": 0}))
+    raw = os.fsencode(str(folder)) + b"/odd\xff name.ipynb"
+    with open(raw, "wb") as f:
+        f.write(nbformat.writes(tiny.with_answers(S)).encode())
+    exp[safe_id(os.fsdecode(b"odd\xff name"))] = ("ok", "", full)
+    # Robust reading.
+    (folder / "deep.ipynb").write_bytes(b'{"nbformat": 4, "cells": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    exp["deep"] = ("invalid_notebook", "nested deeper", zero)
+    big = tiny.with_answers(S)
+    next(c for c in big.cells if c.cell_type == "code").outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="x" * (60 * 2**20))]
+    tiny.write(big, folder / "big_outputs.ipynb")
+    exp["big_outputs"] = ("ok", "", full)
+    dup = tiny.with_answers({})
+    extra = nbformat.v4.new_code_cell(S["scale_answer"])
+    extra.metadata["nbgrader"] = {"grade_id": "scale_answer", "solution": True, "grade": False}
+    idx = next(i for i, c in enumerate(dup.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "scale_answer")
+    dup.cells.insert(idx + 1, extra)
+    dup = tiny.with_answers({"normalize_answer": S["normalize_answer"], "fit_answer": S["fit_answer"]}, dup)
+    tiny.write(dup, folder / "duplicated.ipynb")
+    exp["duplicated"] = ("ok", "", full)
+    nb("double_hash_marker", {**S, "normalize_answer": "## NBVAL_SKIP\n" + S["normalize_answer"]}, ("ok", "", full))
+    nb("fd_flood", {**S, "normalize_answer": FD_FLOOD + S["normalize_answer"]},
+       ("output_limit", "output limit exceeded in part 2 (answer cell normalize_answer)",
+        {**full, "check_normalize": 0, "check_fit": 0}))
+    nb("ignores_sigint", {**S, "normalize_answer": IGNORES_SIGINT},
+       ("timeout", "timeout in part 2 (answer cell normalize_answer)", {**full, "check_normalize": 0,
+                                                                        "check_fit": 0}))
+    # Containment of the whole submission (kept only where the limits are proven, see NEEDS_LIMITS).
+    nb("memory_hogs", {**S, "normalize_answer": HOG + S["normalize_answer"]},
+       ("memory_limit", "memory limit in part 2 (answer cell normalize_answer) (2048 MB)",
+        {**full, "check_normalize": 0, "check_fit": 0}))
+    nb("disk_filler", {**S, "normalize_answer": DISK + S["normalize_answer"]},
+       (DISK_STATUS, "disk limit", {**full, "check_normalize": 0, "check_fit": 0}))  # fit's export: no space
+    # The allow-list: nothing private is readable from inside.
+    git_dir = subprocess.run(["git", "rev-parse", "--git-common-dir"], cwd=ROOT, capture_output=True,
+                             text=True).stdout.strip()
+    private = [str(ROOT / ".git"), str((ROOT / git_dir).resolve()) if git_dir else str(ROOT / ".git"),
+               str(ROOT / "assignments"), str(ROOT / "tests"), str(ROOT / "src" / "aecourse" / ".." / ".." / "README.md"),
+               str(assignment), str(assignment / "source.ipynb"), str(out), str(folder), str(folder / "correct.ipynb"),
+               "/root", "/home", "/etc/shadow", os.path.expanduser("~"), "/work"]
+    nb("allowlist", {**S, "scale_answer": S["scale_answer"] + "\n" + allowlist_probe(private)}, ("ok", "", full))
+
+
+def _disk_status() -> str:
+    from aecourse.grade import outcome
+
+    return "disk_limit" if hasattr(outcome, "CELL_DISK_LIMIT") else "errors"
+
+
+DISK_STATUS = _disk_status()
 NEEDS_USER = {"fork_bomb", "escapes"}
-NEEDS_NETNS = {"escapes"}
+NEEDS_NETNS = {"escapes", "allowlist"}
+NEEDS_LIMITS = {"memory_hogs": "cgroup", "disk_filler": "tmpfs"}
 
 
 @pytest.fixture(scope="module")
@@ -232,12 +328,17 @@ def batch(tmp_path_factory):
         for name in NEEDS_NETNS & set(expected):
             expected.pop(name)
             (base / "submissions" / f"{name}.ipynb").unlink()
+    for name, mech in NEEDS_LIMITS.items():  # only under limits proven to contain them
+        if mech not in lvl:
+            expected.pop(name)
+            (base / "submissions" / f"{name}.ipynb").unlink()
     watched = [ROOT / "src" / "aecourse" / "grade", ROOT / "tests" / "grade_fixtures", assignment,
                base / "submissions"]
     before = tree_digest(*watched)
     t0 = time.monotonic()
     proc = run_grader(base / "submissions", "--assignment", assignment, "--out", out,
                       "--jobs", 2, "--cell-timeout", 8, "--timeout", 120, "--memory-mb", 2048, "--nproc", 128,
+                      "--fsize-mb", 64, "--disk-mb", 256,
                       "--no-progress")
     wall = time.monotonic() - t0
     listener.close()
@@ -262,14 +363,25 @@ def test_batch_completes(batch):
 CASES = ["correct", "noisy_correct", "partial", "blank", "tampered", "forged_export", "invalid_json", "empty",
          "py_renamed",
          "nbformat2", "old_v3_in_folder", "no_notebook", "missing_cell", "infinite_loop", "os_exit", "segfault",
-         "memory_bomb", "big_output", "fork_bomb", "escapes"]
+         "memory_bomb", "big_output", "fork_bomb", "escapes",
+         # issue 12
+         "link", "dotted", "script.py", "notes.ipynb.txt", "two_notebooks", "n03_\u00e4\u00f6", "n03_\u00e5\u00f8",
+         "odd", "deep", "big_outputs", "duplicated", "double_hash_marker", "fd_flood", "ignores_sigint", "memory_hogs",
+         "disk_filler", "allowlist"]
+
+
+def _sid(case: str) -> str:
+    from aecourse.grade.batch import safe_id
+
+    return {"dotted": safe_id(".dotted"), "odd": safe_id(os.fsdecode(b"odd\xff name"))}.get(case, case)
 
 
 @pytest.mark.parametrize("sid", CASES)
 def test_row(batch, sid):
+    sid = _sid(sid)
     if sid not in batch["expected"]:
-        pytest.skip(f"needs stronger isolation than {batch['level']} (RLIMIT_NPROC does not bind root; "
-                    "no network namespace)")
+        pytest.skip(f"needs stronger isolation or limits than {batch['level']} (no dedicated user, no network "
+                    "namespace, no cgroup or no tmpfs work folder)")
     status, reason, points = batch["expected"][sid]
     row = batch["rows"][sid]
     assert row["status"] == status, row
@@ -384,12 +496,15 @@ def test_escapes_contained(batch):
     st = json.loads((batch["out"] / "state" / "escapes.json").read_text())
     answers = [c for c in st["cells"].values() if c["kind"] == "answer"]
     assert "ConnectionRefusedError" in answers[0]["message"]
-    assert "PermissionError" in answers[1]["message"]
+    assert answers[1]["message"].startswith(("PermissionError", "OSError: [Errno 30] Read-only")), answers[1]
     assert answers[2]["message"].startswith(("FileNotFoundError", "PermissionError")), answers[2]
 
 
-def test_weakest_level_is_recorded(tmp_path):
-    """``--isolation none`` still grades (limits only) and says so in every row."""
+def test_never_root(tmp_path):
+    """As root, ``--isolation none`` (student code as root) is refused with a clear error; ``user`` is refused
+    when the sandbox user cannot reach the interpreter, naming the folder; nothing is graded."""
+    if os.geteuid() != 0:
+        pytest.skip("the grader is not root here")
     assignment = tmp_path / "tiny"
     assignment.mkdir()
     tiny.write(tiny.source_notebook(), assignment / "source.ipynb")
@@ -397,8 +512,24 @@ def test_weakest_level_is_recorded(tmp_path):
     subs.mkdir()
     tiny.write(tiny.with_answers(S), subs / "a.ipynb")
     out = tmp_path / "out"
-    proc = run_grader(subs, "--assignment", assignment, "--out", out, "--isolation", "none",
-                      "--no-progress")
-    assert "isolation: rlimits" in proc.stdout, proc.stdout + proc.stderr
-    row = next(csv.DictReader(open(out / "gradebook.csv")))
-    assert (row["status"], row["total"], row["isolation"]) == ("ok", "5", "rlimits")
+    proc = run_grader(subs, "--assignment", assignment, "--out", out, "--isolation", "none", "--no-progress")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "would run student code as root (refused)" in proc.stderr
+    assert "To fix:" in proc.stderr
+    assert not (out / "gradebook.csv").exists()
+    closed = [a for a in Path(sys.base_prefix).resolve().parents if not (a.stat().st_mode & 0o001)]
+    if closed:
+        proc = run_grader(subs, "--assignment", assignment, "--out", out, "--isolation", "user", "--no-progress")
+        assert proc.returncode == 2
+        assert f"{closed[-1]} not traversable" in proc.stderr, proc.stderr
+
+
+def test_every_entry_has_a_row_with_its_file_name(batch):
+    entries = {os.fsdecode(n) for n in os.listdir(os.fsencode(batch["base"] / "submissions"))}
+    rows = batch["rows"]
+    assert len(rows) == len(entries)
+    files = {r["file"] for r in rows.values()}
+    shown = {n.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") for n in entries}
+    assert files == shown
+    assert rows[_sid("odd")]["file"] == "odd\\xff name.ipynb"
+    assert rows["n03_\u00e4\u00f6"]["file"] == "n03_\u00e4\u00f6.ipynb"

@@ -71,14 +71,57 @@ def test_assemble_takes_only_answers():
     assert "answer cell fit_answer not found" in code[6].source
 
 
-def test_duplicate_answer_cells_first_wins():
+def test_duplicate_answer_cells_last_filled_wins():
     nb = tiny.with_answers(tiny.solved())
-    dup = nbformat.v4.new_code_cell("def scale(x, f):\n    return 0")
-    dup.metadata["nbgrader"] = {"grade_id": "scale_answer", "solution": True}
-    nb.cells.append(dup)
+    stub = nbformat.v4.new_code_cell("# YOUR CODE HERE\nraise NotImplementedError()")
+    stub.metadata["nbgrader"] = {"grade_id": "scale_answer", "solution": True}
+    # the filled copy first, then an untouched stub: the filled copy is graded
+    nb.cells.append(stub)
     answers, notes = nbm.answer_cells(nb)
     assert "np.asarray" in answers["scale_answer"]
-    assert notes == ["answer cell scale_answer appears more than once; the first one was graded"]
+    assert notes == ["answer cell scale_answer appears 2 times; copy 1 (the last filled one) was graded"]
+    # the stub first (as in the released notebook), then the student's own copy: the last filled one
+    nb = tiny.with_answers({})
+    filled = nbformat.v4.new_code_cell("def scale(x, f):\n    return 0")
+    filled.metadata["nbgrader"] = {"grade_id": "scale_answer", "solution": True}
+    nb.cells.append(filled)
+    answers, notes = nbm.answer_cells(nb)
+    assert answers["scale_answer"] == "def scale(x, f):\n    return 0"
+    assert "copy 2 (the last filled one)" in notes[0]
+
+
+@pytest.mark.parametrize("source", ["# NBVAL_SKIP", "## NBVAL_SKIP", "#### NBVAL_RAISES_EXCEPTION", "  #NBVAL_SKIP",
+                                    "#  # NBVAL_SKIP", "x = 1\n### nbval_ignore_output"])
+def test_nbval_markers_neutralised(source):
+    out = nbm.neutralise(source)
+    for line in out.splitlines():
+        comment = line.strip().lstrip("#").strip()
+        assert not comment.upper().startswith("NBVAL_"), out
+
+
+def test_big_outputs_are_dropped_before_the_size_limit():
+    nb = tiny.with_answers(tiny.solved())
+    code = next(c for c in nb.cells if c.cell_type == "code")
+    code.outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * (nbm.MAX_SOURCE_BYTES + 2**20))]
+    data = nbformat.writes(nb).encode()
+    assert len(data) > nbm.MAX_SOURCE_BYTES
+    read = nbm.read_submission(data)
+    assert all(not c.get("outputs") for c in read.cells if c.cell_type == "code")
+    answers, _ = nbm.answer_cells(read)
+    assert "np.asarray" in answers["scale_answer"]
+    big = tiny.with_answers({"scale_answer": "x = '" + "y" * (nbm.MAX_SOURCE_BYTES + 10) + "'"})
+    with pytest.raises(nbm.InvalidNotebook, match="too large without its outputs"):
+        nbm.read_submission(nbformat.writes(big).encode())
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"[" * 100_000 + b"]" * 100_000, "nested deeper"),
+    (b'{"nbformat": 4, "cells": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested deeper"),
+    ("{\"nbformat\": 4, \"x\": \"caf\u00e9\"}".encode("latin-1"), "not UTF-8"),
+])
+def test_odd_files_are_invalid_notebooks(data, message):
+    with pytest.raises(nbm.InvalidNotebook, match=message):
+        nbm.read_submission(data)
 
 
 def test_export_roundtrip_refuses_pickles(tmp_path):

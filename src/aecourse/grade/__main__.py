@@ -23,13 +23,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="re-grade submissions already graded and unchanged")
     p.add_argument("--cell-timeout", type=int, default=600, help="seconds per cell (default 600)")
     p.add_argument("--timeout", type=int, default=1800, help="wall-clock seconds per submission (default 1800)")
-    p.add_argument("--memory-mb", type=int, default=8192, help="address-space limit per process, MB (default 8192)")
-    p.add_argument("--nproc", type=int, default=512, help="processes+threads of the sandbox user (default 512)")
+    p.add_argument("--memory-mb", type=int, default=8192,
+                   help="memory of one submission, all its processes together (cgroup), and address space per "
+                        "process, MB (default 8192)")
+    p.add_argument("--nproc", type=int, default=512,
+                   help="processes+threads of one submission (cgroup) and of the sandbox user (default 512)")
     p.add_argument("--fsize-mb", type=int, default=256, help="largest file a run may write, MB (default 256)")
+    p.add_argument("--disk-mb", type=int, default=2048,
+                   help="all files a run may write together (size of its tmpfs work folder), MB (default 2048)")
     p.add_argument("--max-output", type=int, default=20_000_000,
                    help="characters of cell output before the kernel is stopped (default 20 million)")
     p.add_argument("--isolation", choices=["auto", "full", "user", "none"], default="auto",
-                   help="isolation level (default: the strongest that works here)")
+                   help="isolation level (default: the strongest that works here; student code never runs as "
+                        "root: as root, 'none' is refused)")
     p.add_argument("--hidden", help="hidden-data .npz to use (default: OUT/.hidden, created on the first run)")
     p.add_argument("--hide", action="append", default=[], help="another path the sandbox must not see")
     p.add_argument("--gradescope-bundle", action="store_true", help="also write OUT/autograder.zip for Gradescope")
@@ -43,7 +49,8 @@ def main(argv=None) -> int:
     from .batch import Grader
 
     limits = Limits(cell_timeout=args.cell_timeout, wall_timeout=args.timeout, memory_mb=args.memory_mb,
-                    nproc=args.nproc, fsize_mb=args.fsize_mb, max_output=args.max_output)
+                    nproc=args.nproc, fsize_mb=args.fsize_mb, disk_mb=args.disk_mb,
+                    max_output=args.max_output)
     if not args.submissions and not args.gradescope_bundle:
         print("error: SUBMISSIONS is required unless --gradescope-bundle is given", file=sys.stderr)
         return 2
@@ -67,6 +74,9 @@ def main(argv=None) -> int:
           + (f" ({s['level_notes']})" if s["level_notes"] else ""))
     print("statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     print(f"gradebook: {Path(args.out) / 'gradebook.csv'}")
+    if g.interrupted:
+        print(f"interrupted: {s['not_graded']} submission(s) not graded (run again to grade them)", file=sys.stderr)
+        return 128 + g.interrupted
     return 0
 
 

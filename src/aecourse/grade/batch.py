@@ -7,7 +7,9 @@ the sandbox); each submission is graded by :func:`aecourse.grade.run.grade`.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import queue
@@ -15,8 +17,10 @@ import re
 import secrets
 import sys
 import threading
+import signal
 import traceback
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -25,7 +29,7 @@ import numpy as np
 from .. import assign
 from . import notebook as nbmod
 from . import outcome, report, run
-from .sandbox import Limits, Sandbox, Slots
+from .sandbox import Limits, Sandbox, Slots, file_digest
 from .spec import load_spec
 
 STATE_VERSION = "1"
@@ -37,43 +41,129 @@ def _smoke() -> bool:
     return config.smoke()
 
 
+MAX_FILE_BYTES = nbmod.MAX_FILE_BYTES
+ID_MAX = 80
+
+
+def _printable(name: str) -> str:
+    """A file name as text (undecodable bytes as ``\\xNN``), for the gradebook's ``file`` column."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def safe_id(name: str) -> str:
-    s = re.sub(r"[^A-Za-z0-9._@+-]", "_", name).strip(".") or "submission"
-    return s[:100]
+    """A student id from a file or folder name alone, never from the other names in the folder.
+
+    Letters and digits of any script are kept (NFC-normalised), with ``. _ @ + -``; anything else
+    becomes ``_``. When that loses information (a replaced character, a leading dot, an
+    undecodable byte, a cut) a short hash of the original name's bytes is appended, so two names
+    never share an id and adding a file never renames another.
+    """
+    import unicodedata
+
+    raw = os.fsencode(name)
+    try:
+        text = unicodedata.normalize("NFC", raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        text = raw.decode("utf-8", "replace")
+    s = "".join(c if (c.isalnum() or c in "._@+-") else "_" for c in text).lstrip(".") or "submission"
+    lossy = s != text or len(s) > ID_MAX or not text.isprintable()
+    if lossy:
+        s = s[:ID_MAX].rstrip(".") + "-" + hashlib.sha256(raw).hexdigest()[:8]
+    return s
 
 
-def _folder_notebook(entry: Path, assignment_name: str) -> tuple[Path | None, str]:
-    """The one notebook of a student's folder, or None and why not."""
+@dataclass
+class Entry:
+    """One entry of the submissions folder: its id, the notebook to grade (or why there is none)."""
+
+    sid: str
+    file: str  # the original name, as text
+    path: Path | None
+    problem: str = ""
+    status: str = ""  # for a problem: outcome.STATUS_INVALID or STATUS_REJECTED
+
+
+def _folder_notebook(entry: Path, assignment_name: str, answer_ids=()) -> tuple[Path | None, str]:
+    """The one notebook of a student's folder, or None and why not.
+
+    Several notebooks: the one named after the assignment (or ``student``/``submission``), else
+    the only one holding the assignment's answer cells.
+    """
     nbs = sorted(p for p in entry.rglob("*.ipynb")
-                 if ".ipynb_checkpoints" not in p.parts and not p.is_symlink() and p.is_file())
+                 if ".ipynb_checkpoints" not in p.parts and not p.is_symlink() and p.is_file()
+                 and not p.name.startswith("."))
     if len(nbs) == 1:
         return nbs[0], ""
     if not nbs:
         return None, "no .ipynb notebook in the submission folder"
-    pref = [p for p in nbs if assignment_name in p.stem or p.stem in ("student", "submission")]
-    if len(pref) == 1:
-        return pref[0], ""
-    return None, "several notebooks in the submission folder: " + ", ".join(str(p.relative_to(entry)) for p in nbs[:5])
+    name = assignment_name.lower()
+    for pick in (lambda p: p.stem.lower() == name, lambda p: name in p.stem.lower(),
+                 lambda p: p.stem.lower() in ("student", "submission")):
+        pref = [p for p in nbs if pick(p)]
+        if len(pref) == 1:
+            return pref[0], ""
+    if answer_ids:
+        holding = [p for p in nbs if _holds_answers(p, answer_ids)]
+        if len(holding) == 1:
+            return holding[0], ""
+    names = ", ".join(_printable(str(p.relative_to(entry))) for p in nbs[:5])
+    return None, f"several notebooks in the submission folder ({names}); keep only the one to grade"
 
 
-def find_submissions(folder: Path, assignment_name: str) -> list[tuple[str, Path | None, str]]:
-    """``[(id, notebook path or None, problem)]`` for every student in ``folder``."""
-    out, seen = [], set()
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_file() and entry.suffix.lower() == ".ipynb" and not entry.is_symlink():
-            sid, path, problem = safe_id(entry.stem), entry, ""
-        elif entry.is_dir() and not entry.is_symlink():
-            sid = safe_id(entry.name)
-            path, problem = _folder_notebook(entry, assignment_name)
+def _holds_answers(path: Path, answer_ids) -> bool:
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return False
+        nb = nbmod.read_submission(path.read_bytes())
+    except (OSError, nbmod.InvalidNotebook):
+        return False
+    found, _ = nbmod.answer_cells(nb)
+    return bool(set(found) & set(answer_ids))
+
+
+def find_submissions(folder: Path, assignment_name: str, answer_ids=()) -> list[Entry]:
+    """One :class:`Entry` for every entry of ``folder`` (notebooks, folders, and everything else)."""
+    out = []
+    for entry in sorted(folder.iterdir(), key=lambda p: os.fsencode(p.name)):
+        name = entry.name
+        shown = _printable(name)
+        if entry.is_dir() and not entry.is_symlink():
+            sid = safe_id(name)
         else:
-            continue
-        base, n = sid, 2
-        while sid in seen:
-            sid, n = f"{base}~{n}", n + 1
-        seen.add(sid)
-        out.append((sid, path, problem))
+            stem = name[:-len(".ipynb")] if name.lower().endswith(".ipynb") and len(name) > 6 else name
+            sid = safe_id(stem)
+        e = Entry(sid, shown, None)
+        if entry.is_symlink():
+            e.problem, e.status = "symlink: submit the notebook file itself, not a link", outcome.STATUS_REJECTED
+        elif name.startswith("."):
+            e.problem, e.status = (f"hidden name {shown!r} (starts with a dot): rename it",
+                                   outcome.STATUS_REJECTED)
+        elif entry.is_dir():
+            e.path, e.problem = _folder_notebook(entry, assignment_name, answer_ids)
+            e.status = outcome.STATUS_INVALID if e.problem else ""
+        elif not entry.is_file():
+            e.problem, e.status = "not a regular file", outcome.STATUS_REJECTED
+        elif not name.lower().endswith(".ipynb"):
+            e.problem, e.status = f"not a .ipynb notebook ({shown})", outcome.STATUS_INVALID
+        else:
+            e.path = entry
+        if e.path is not None:
+            try:
+                size = e.path.stat().st_size
+            except OSError as err:
+                size, e.problem, e.status = 0, f"cannot read the file: {err.strerror}", outcome.STATUS_INVALID
+            if size > MAX_FILE_BYTES:
+                e.problem = f"file too large ({size / 2**20:.0f} MB; limit {MAX_FILE_BYTES // 2**20} MB)"
+                e.status = outcome.STATUS_INVALID
+            if e.problem:
+                e.path = None
+        out.append(e)
+    # Two entries with one id (a folder "a" and a file "a.ipynb"): the file keeps it.
+    seen: dict[str, Entry] = {}
+    for e in sorted(out, key=lambda e: (e.file.lower().endswith(".ipynb") is False, e.file)):
+        if e.sid in seen:
+            e.sid = e.sid + "-" + hashlib.sha256(e.file.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        seen[e.sid] = e
     return out
 
 
@@ -105,10 +195,12 @@ class Grader:
         if self.assignment.parent.name == "assignments":
             hide.append(str(self.assignment.parent))
         if self.hidden_file:
-            hide.append(str(self.hidden_file.parent))
+            hide.append(str(self.hidden_file))  # the file itself, not its folder
         self.extra_hide = list(extra_hide or [])
         self.sandbox = Sandbox(self.limits, hide + self.extra_hide, isolation=isolation, workroot=workroot)
         self.fingerprint = self._fingerprint()
+        self.interrupted = 0  # the signal that stopped the batch
+        self.summary = {}
 
     # -- hidden data ---------------------------------------------------------------------
     def _hidden(self) -> dict:
@@ -150,7 +242,7 @@ class Grader:
             st = json.loads(self.state_path(sid).read_text())
             if st.get("fingerprint") != self.fingerprint:
                 return None
-            if hashlib.sha256(path.read_bytes()).hexdigest() != st.get("hash"):
+            if file_digest(path, MAX_FILE_BYTES) != st.get("hash"):
                 return None
         except (OSError, ValueError):
             return None
@@ -164,17 +256,39 @@ class Grader:
 
     def write_gradebook(self, results: list[dict]) -> None:
         ids = [p.grade_id for p in self.layout.parts]
-        report.atomic_write(self.out / "gradebook.csv", report.gradebook_csv(results, ids))
+        text = report.gradebook_csv(results, ids)
+        rows = list(csv.reader(io.StringIO(text)))
+        if rows and "file" not in rows[0]:  # the original file name, next to the id
+            files = {r["id"]: r.get("file", "") for r in results}
+            rows = [rows[0][:1] + ["file"] + rows[0][1:]] + [r[:1] + [files.get(r[0], "")] + r[1:] for r in rows[1:]]
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="\n").writerows(rows)
+            text = buf.getvalue()
+        report.atomic_write(self.out / "gradebook.csv", text)
 
     # -- the batch ----------------------------------------------------------------------------
-    def grade_one(self, sid: str, path: Path | None, problem: str, slot: int, lock=None) -> dict:
-        """Grade one submission and write its state, feedback and Gradescope files (never raises)."""
+    def grade_one(self, e: Entry, slot: int, lock=None) -> dict | None:
+        """Grade one entry and write its state, feedback and Gradescope files (never raises).
+
+        Returns None when the batch was stopped while this one ran: nothing is written for it,
+        so the next run grades it again.
+        """
         try:
-            r = run.grade(self, sid, path, problem, slot)
-        except Exception as e:  # noqa: BLE001 - never abort the batch
+            if e.status == outcome.STATUS_REJECTED or (e.path is None and e.problem):
+                r = run.result(self, e.sid, e.status or outcome.STATUS_INVALID, e.problem, run.empty_parts(self), "")
+            else:
+                r = run.grade(self, e.sid, e.path, e.problem, slot)
+        except Exception as err:  # noqa: BLE001 - never abort the batch
+            if self.sandbox.stopping:
+                return None
             traceback.print_exc()
-            r = run.result(self, sid, outcome.STATUS_GRADER_ERROR, f"{type(e).__name__}: {e}", run.empty_parts(self),
-                           "")
+            r = run.result(self, e.sid, outcome.STATUS_GRADER_ERROR, f"{type(err).__name__}: {str(err)[:300]}",
+                           run.empty_parts(self), "")
+        finally:
+            self.sandbox.release_slot(slot)
+        if self.sandbox.stopping:
+            return None
+        r["file"] = e.file
         with lock or threading.Lock():
             self.write_outputs(r)
         return r
@@ -182,29 +296,62 @@ class Grader:
     def grade_folder(self, submissions: Path) -> list[dict]:
         submissions = Path(submissions).resolve()
         self.out.mkdir(parents=True, exist_ok=True)
-        subs = find_submissions(submissions, self.spec.NAME)
+        if os.geteuid() == 0:
+            os.chmod(self.out, 0o700)  # the sandbox user must not read the gradebook, feedback or hidden data
+        self.sandbox.sweep()
+        entries = find_submissions(submissions, self.spec.NAME, self.layout.answers)
         self.sandbox.hide.append(str(submissions))
         todo, results = [], []
-        for sid, path, problem in subs:
-            c = self.cached(sid, path)
+        for e in entries:
+            c = self.cached(e.sid, e.path)
             if c is not None:
+                c["file"] = e.file
                 results.append(c)
             else:
-                todo.append((sid, path, problem))
+                todo.append(e)
         skipped = len(results)
-        held = Slots(min(self.jobs, max(1, len(todo)))) if todo else None
+        need_run = [e for e in todo if e.path is not None]
+        held = Slots(min(self.jobs, max(1, len(need_run)))) if todo else None
+        restore = self._install_signals()
         try:
-            if todo:
+            if need_run:
                 # The isolation level is not in the fingerprint: points do not depend on it.
                 self.sandbox.probe(held.numbers()[0])
             self._run_batch(todo, results, held.numbers() if held else [])
         finally:
+            restore()
             if held:
                 held.release()
+            self.sandbox.release_all()
         self.write_gradebook(results)
-        self.summary = {"graded": len(todo), "skipped": skipped, "level": self.sandbox.level,
-                        "level_notes": self.sandbox.reason}
+        graded = len(results) - skipped
+        self.summary = {"graded": graded, "skipped": skipped, "level": self.sandbox.level,
+                        "level_notes": self.sandbox.reason, "interrupted": self.interrupted,
+                        "not_graded": len(todo) - graded}
         return results
+
+    def _install_signals(self):
+        """SIGINT/SIGTERM: stop scheduling, kill the running sandboxes, keep what finished; twice: exit now."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def handler(signum, frame):
+            if self.interrupted:
+                self.sandbox.stop_all()
+                self.sandbox.release_all()
+                os._exit(128 + signum)
+            self.interrupted = signum
+            print(f"\ngrade: {signal.Signals(signum).name}: stopping the runs in progress; the gradebook will hold "
+                  "what finished (again to quit at once)", file=sys.stderr, flush=True)
+            self.sandbox.stop_all()
+
+        old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def restore():
+            for sig, h in old.items():
+                signal.signal(sig, h)
+
+        return restore
 
     def _run_batch(self, todo, results, slot_numbers):
         slots: queue.Queue = queue.Queue()
@@ -213,9 +360,13 @@ class Grader:
         lock = threading.Lock()
 
         def task(item):
+            if self.sandbox.stopping:
+                return None
             slot = slots.get()
             try:
-                return self.grade_one(*item, slot, lock)
+                if self.sandbox.stopping:
+                    return None
+                return self.grade_one(item, slot, lock)
             finally:
                 slots.put(slot)
 
@@ -228,6 +379,8 @@ class Grader:
             with ThreadPoolExecutor(max_workers=max(1, slots.qsize())) as pool:
                 for fut in as_completed([pool.submit(task, item) for item in todo]):
                     r = fut.result()
+                    if r is None:
+                        continue
                     results.append(r)
                     if bar:
                         bar.set_postfix_str(f"{r['id']}: {r['status']}", refresh=False)
