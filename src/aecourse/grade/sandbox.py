@@ -726,13 +726,13 @@ class Sandbox:
             if any(d.exists() for d in cg.dirs):
                 cg.remove()
 
-    def stop_all(self) -> None:
+    def stop_all(self, wait: bool = True) -> None:
         """Stop every run in progress (SIGKILL to its whole tree); the runs report ``stopped``."""
         self.stopping = True
         with self._lock:
             running = list(self._running.values())
         for proc, cg in running:
-            _kill_tree(proc, cg)
+            _kill_tree(proc, cg, wait)
 
     def run_argv(self, argv, level: str, slot: int, timeout: float, work: Path | None = None,
                  base: Path | None = None, extra_env: dict | None = None, on_event=None,
@@ -871,14 +871,16 @@ class _Stopped(Exception):
     pass
 
 
-def _kill_tree(proc, cg) -> None:
+def _kill_tree(proc, cg, wait: bool = True) -> None:
     """SIGKILL a run's whole tree: its process group (unshare: the PID namespace goes with it) and cgroup."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except OSError:
         pass
     if cg is not None:
-        cg.kill_all()
+        cg.kill_all(wait=5.0 if wait else 0.0)
+    if not wait:
+        return
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
