@@ -360,13 +360,15 @@ class Cgroup:
         deadline = time.monotonic() + wait
         while True:
             pids = self.pids()
-            if not pids or time.monotonic() > deadline:
+            if not pids:
                 return
             for pid in pids:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
+            if time.monotonic() > deadline:
+                return
             time.sleep(0.05)
 
     def remove(self) -> None:
