@@ -203,13 +203,13 @@ WRONG_ANSWERS = {
                          "codes": "the codes have shape (2000, 64); expected (2000, 16)"}),
     "no noise added": (_no_noise, {"noise"}, {"noise": "no noise was added"}),
     "unclipped noise": (_unclipped, {"noise"}, {"noise": "not clipped"}),
-    "identity output": (_identity_output, {"denoise"}, {"denoise": "is not the autoencoder's output"}),
+    "identity output": (_identity_output, {"denoise"}, {"denoise": "x_test_denoised is the autoencoder's output"}),
     "identity model": (_identity_model, {"model", "denoise", "pca"}, {"denoise": "identity"}),
     "PCA dressed up as the autoencoder": (_pca_dressed_up, {"model", "denoise", "pca", "codes"},
                                           {"model": "no convolution layer", "codes": "PCA dressed up"}),
     "untrained model": (_untrained, {"model", "denoise", "pca", "knn"},
                         {"model": "untrained", "denoise": "untrained"}),
-    "collapsed all-zero output": (_collapsed, {"denoise"}, {"denoise": "is not the autoencoder's output"}),
+    "collapsed all-zero output": (_collapsed, {"denoise"}, {"denoise": "x_test_denoised is the autoencoder's output"}),
 }
 
 

@@ -15,6 +15,7 @@ This is the only step of scoring that imports Keras.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 
@@ -22,6 +23,7 @@ import numpy as np
 
 INPUTS = "model_inputs.npz"
 OUTPUT = "model_evidence.npz"
+DONE_EVENT = "model_evidence_written"
 
 
 class _Unloadable:
@@ -71,6 +73,9 @@ def main(argv=None) -> int:
     spec = importlib.import_module(argv[0])
     out = evaluate(spec, argv[1])
     np.savez(os.path.join(argv[1], OUTPUT), **out)
+    fd = os.environ.get("AECOURSE_GRADE_EVENTS_FD")
+    if fd:  # tell the grader the evidence is ready (it copies it out before the work folder goes)
+        os.write(int(fd), (json.dumps({"event": DONE_EVENT}) + "\n").encode())
     return 0
 
 

@@ -168,18 +168,22 @@ def evaluate_models(g, vault: Path, slot: int) -> tuple[dict, dict] | None:
             for p in [work / modeleval.INPUTS, *(work / f for f in save["files"])]:
                 os.chown(p, uid, gid)
         argv = [sys.executable, "-m", "aecourse.grade.modeleval", g.spec.__name__, str(work)]
-        res = g.sandbox.run_argv(argv, g.sandbox.level, slot, min(600.0, float(g.limits.wall_timeout)), work=work,
-                                 base=base)
         out = base / modeleval.OUTPUT
-        if (work / modeleval.OUTPUT).is_file():
-            copy_nofollow(work / modeleval.OUTPUT, out)
+
+        def on_event(ev):  # copy the evidence out while the work folder still exists
+            if ev.get("event") == modeleval.DONE_EVENT and not out.exists():
+                copy_nofollow(work / modeleval.OUTPUT, out)
+
+        res = g.sandbox.run_argv(argv, g.sandbox.level, slot, min(600.0, float(g.limits.wall_timeout)), work=work,
+                                 base=base, on_event=on_event)
         if not out.is_file():
             why = "timed out" if res.killed_wall else f"exit code {res.exit_code}"
             print(f"grade: model evaluation failed ({why}):\n{res.log_tail[-2000:]}", file=sys.stderr)
             return {}, {n: f"the saved models could not be evaluated ({why})" for n in names}
         return load_export(out)
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        release = getattr(g.sandbox, "release", None)
+        release(base) if release else shutil.rmtree(base, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- step 3: scoring

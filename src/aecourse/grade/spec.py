@@ -13,6 +13,12 @@ A *spec* is an object (usually a module) with:
   give a numeric array;
 - ``score(grade_id, found, errors, hidden) -> list[Check]``: scores one part from the exported
   arrays (``found``; a missing name has its error in ``errors``), in the grader's own process;
+- optional, for an assignment that trains a model: ``SAVE_MODELS`` (``{"part", "names", "files"}``: the
+  export cell of that part saves those objects as ``.keras`` files), ``model_inputs(hidden)`` (the
+  held-out *inputs* the model evaluation sees), ``MODEL_EVIDENCE`` (``{name: fn(models, inp)}``,
+  evaluated by :mod:`aecourse.grade.modeleval` on the models loaded with ``safe_mode=True`` in a
+  separate sandboxed process) and ``MODEL_PARTS`` (the parts scored on that evidence too; it
+  replaces anything the kernel exported under the same names);
 - optional ``bundle_files() -> dict[str, path]``: extra files (e.g. data) a Gradescope bundle needs.
 
 The spec is the module ``grading`` of the assignment's package (see :mod:`aecourse.assignments`).
