@@ -87,6 +87,7 @@ def test_sample_quality_of_confident_even_predictions():
     p = np.eye(10)[np.arange(100) % 10]
     q = codes.sample_quality(p)
     assert q["confidence"] == 1.0 and q["entropy"] == 0.0 and q["evenness"] == pytest.approx(1.0)
+    assert q["score"] == pytest.approx(10.0)                      # ten distinct, confident classes
 
 
 def test_sample_quality_of_uniform_and_single_class_predictions():
@@ -94,6 +95,12 @@ def test_sample_quality_of_uniform_and_single_class_predictions():
     assert q["confidence"] == pytest.approx(0.1)
     assert q["entropy"] == pytest.approx(np.log2(10))
     assert q["evenness"] == 0.0                                  # argmax is always class 0
+    assert q["score"] == pytest.approx(1.0)                      # ambiguous images count as one class
+
+
+def test_sample_quality_score_of_confident_single_class():
+    q = codes.sample_quality(np.eye(10)[np.zeros(30, int)])
+    assert q["confidence"] == 1.0 and q["evenness"] == 0.0 and q["score"] == pytest.approx(1.0)
 
 
 def test_sample_quality_rejects_non_probabilities():

@@ -285,7 +285,7 @@ def build_more(folder, assignment, out, exp, full):
        ("memory_limit", "memory limit in part 2 (answer cell normalize_answer) (2048 MB)",
         {**full, "check_normalize": 0, "check_fit": 0}))
     nb("disk_filler", {**S, "normalize_answer": DISK + S["normalize_answer"]},
-       (DISK_STATUS, "disk limit", {**full, "check_normalize": 0}))
+       (DISK_STATUS, "disk limit", {**full, "check_normalize": 0, "check_fit": 0}))  # fit's export: no space
     # The allow-list: nothing private is readable from inside.
     git_dir = subprocess.run(["git", "rev-parse", "--git-common-dir"], cwd=ROOT, capture_output=True,
                              text=True).stdout.strip()
@@ -496,7 +496,7 @@ def test_escapes_contained(batch):
     st = json.loads((batch["out"] / "state" / "escapes.json").read_text())
     answers = [c for c in st["cells"].values() if c["kind"] == "answer"]
     assert "ConnectionRefusedError" in answers[0]["message"]
-    assert "PermissionError" in answers[1]["message"]
+    assert answers[1]["message"].startswith(("PermissionError", "OSError: [Errno 30] Read-only")), answers[1]
     assert answers[2]["message"].startswith(("FileNotFoundError", "PermissionError")), answers[2]
 
 

@@ -54,7 +54,10 @@ def autograder(bundle, tmp_path, notebook) -> dict:
     os.chmod(root / "source" / "run_autograder", 0o755)
     (root / "submission").mkdir()
     (root / "results").mkdir()
-    if isinstance(notebook, bytes):
+    if isinstance(notebook, dict):  # several files: {name: notebook}
+        for name, nb in notebook.items():
+            tiny.write(nb, root / "submission" / name)
+    elif isinstance(notebook, bytes):
         (root / "submission" / "homework.ipynb").write_bytes(notebook)
     else:
         tiny.write(notebook, root / "submission" / "homework.ipynb")
@@ -80,3 +83,10 @@ def test_run_autograder_partial_and_invalid(bundle, tmp_path):
     res = autograder(bundle, tmp_path / "b", b"print('not a notebook')\n")
     assert res["score"] == 0
     assert "invalid_notebook" in res["output"]
+
+
+def test_run_autograder_picks_the_assignments_notebook(bundle, tmp_path):
+    """A notebook named after the assignment plus a scratch notebook: the assignment's one is graded."""
+    res = autograder(bundle, tmp_path, {"tiny.ipynb": tiny.with_answers(tiny.solved()),
+                                        "scratch.ipynb": tiny.student_notebook()})
+    assert res["score"] == 5, res["output"]

@@ -108,7 +108,10 @@ def sample_quality(probabilities) -> dict[str, float]:
     - ``confidence``: mean of each image's top class probability (high: the images look like digits);
     - ``entropy``: mean entropy of each image's class distribution, in bits (low: unambiguous digits);
     - ``evenness``: entropy of the share of images assigned to each class, divided by its maximum
-      ``log2(classes)`` (1: every class equally often; 0: a single class).
+      ``log2(classes)`` (1: every class equally often; 0: a single class);
+    - ``score``: ``2 ** (H(mean prediction) - mean H(prediction))`` in bits, the Inception Score
+      of Salimans et al. (2016) with a digit classifier: the effective number of distinct classes
+      recognised with confidence, from 1 (all alike or all ambiguous) to ``classes``.
     """
     p = np.asarray(probabilities, dtype=np.float64)
     if p.ndim != 2 or p.shape[1] < 2:
@@ -120,4 +123,8 @@ def sample_quality(probabilities) -> dict[str, float]:
     share = np.bincount(p.argmax(axis=1), minlength=n_classes) / len(p)
     nz = share[share > 0]
     evenness = float(-(nz * np.log2(nz)).sum() / np.log2(n_classes))
-    return {"confidence": float(p.max(axis=1).mean()), "entropy": float(entropy.mean()), "evenness": evenness}
+    marginal = p.mean(axis=0)
+    nzm = marginal[marginal > 0]
+    score = float(2.0 ** (-(nzm * np.log2(nzm)).sum() - entropy.mean()))
+    return {"confidence": float(p.max(axis=1).mean()), "entropy": float(entropy.mean()), "evenness": evenness,
+            "score": score}

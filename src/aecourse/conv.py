@@ -202,11 +202,16 @@ TABLE_STYLES = [
 def table(df, formats=None, hide_index: bool = False):
     """A pandas Styler with room between its columns, as the book shows result tables.
 
-    ``formats`` is what ``Styler.format`` takes (a format string, or column -> format);
+    ``formats`` is what ``Styler.format`` takes (a format string, or column -> format); float
+    row and column labels are written short (``0.5``, ``1e-05``).
     glue the result (``glue("conv_table_x", table(df, "{:.4f}"), display=False)``) and
     paste it on a chapter page with ``{glue}``.
     """
+    def label(value):
+        return f"{value:g}" if isinstance(value, float) else value
+
     styler = df.style.format(formats).set_table_styles(TABLE_STYLES)
+    styler = styler.format_index(label, axis=0).format_index(label, axis=1)  # 0.5, not 0.500000
     return styler.hide(axis="index") if hide_index else styler
 
 

@@ -93,6 +93,8 @@ def build_root(cfg):
                        stderr=subprocess.PIPE)
     root = cfg["root"]
     tmpfs(root, "size=16m,mode=755")
+    # Folders made to hold a mount point (/root, /work, ...) can be crossed but not listed.
+    os.umask(0o066)
     r = lambda p: root + p  # noqa: E731  (a path inside the new root)
     for link, target in cfg.get("symlinks", []):
         os.makedirs(os.path.dirname(r(link)), exist_ok=True)
@@ -107,12 +109,15 @@ def build_root(cfg):
         os.symlink(target, r("/dev/" + name))
     tmpfs(r("/dev/shm"), f"size={cfg.get('tmp_mb', 64)}m,mode=1777", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     tmpfs(r("/tmp"), f"size={cfg.get('tmp_mb', 64)}m,mode=1777")
-    os.makedirs(r("/var"), exist_ok=True)
+    os.makedirs(r("/var"), mode=0o755, exist_ok=True)
     os.symlink("/tmp", r("/var/tmp"))
     # Parents before children, so that a child bind lands on top of its parent's.
     for src, dst, rw in sorted(cfg["binds"], key=lambda b: b[1].count("/")):
         if os.path.lexists(src):
             bind(src, r(dst), rw)
+    for path in cfg.get("listable", []):  # e.g. the package's parent: on sys.path, so Python lists it
+        if os.path.isdir(r(path)):
+            os.chmod(r(path), 0o755)
     # Precise masks for the few private files that lie inside an allowed folder.
     for path in cfg.get("hide", []):
         p = r(path)

@@ -336,8 +336,8 @@ class Grader:
             return lambda: None
 
         def handler(signum, frame):
-            if self.interrupted:
-                self.sandbox.stop_all()
+            if self.interrupted:  # the second signal: kill, clean up what is quick, quit
+                self.sandbox.stop_all(wait=False)
                 self.sandbox.release_all()
                 os._exit(128 + signum)
             self.interrupted = signum

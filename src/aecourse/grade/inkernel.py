@@ -14,42 +14,12 @@ are scored from the saved model, outside the kernel (:mod:`aecourse.grade.modele
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import numpy as np
 
-MAX_ERROR_CHARS = 400
-
-
-class Names:
-    """The student's namespace, read by name: ``v("x_test")`` is the object, a ``NameError`` if undefined."""
-
-    def __init__(self, ns: dict):
-        self._ns = ns
-
-    def __call__(self, name: str):
-        try:
-            return self._ns[name]
-        except KeyError:
-            raise NameError(f"name {name!r} is not defined") from None
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._ns
-
-
-def collect(items: dict, ns: dict, inp: dict) -> dict:
-    """Evaluate ``items`` (``{name: fn(names, inp)}``) on the namespace ``ns``: arrays, and ``error:NAME`` texts."""
-    names = Names(ns)
-    out: dict = {}
-    for name, fn in items.items():
-        try:
-            arr = np.asarray(fn(names, inp))
-            if arr.dtype.kind not in "biuf":
-                raise TypeError(f"not a numeric array (dtype {arr.dtype})")
-            out[name] = np.array(arr)  # a plain copy: never a subclass the student made
-        except Exception as e:  # noqa: BLE001 - a student's failure is evidence, not a crash
-            out["error:" + name] = np.array(f"{type(e).__name__}: {e}"[:MAX_ERROR_CHARS])
-    return out
+from ..assignments import Names, collect  # noqa: F401  (the same evidence code the notebook's checks use)
 
 
 def export(spec_module: str, part: str, inputs: str, path: str, ns: dict | None = None) -> None:
@@ -62,7 +32,26 @@ def export(spec_module: str, part: str, inputs: str, path: str, ns: dict | None 
     spec = importlib.import_module(spec_module)
     with np.load(inputs, allow_pickle=False) as data:
         inp = {k: data[k] for k in data.files}
-    np.savez(path, **collect(spec.EXPORTS[part], ns, inp))
+    out = collect(spec.EXPORTS[part], ns, inp)
+    out.update(save_models(spec, part, ns, os.path.dirname(path)))
+    np.savez(path, **out)
+
+
+def save_models(spec, part: str, ns: dict, folder: str) -> dict:
+    """Save the spec's models (``SAVE_MODELS``) as ``.keras`` files, when ``part`` is the part that saves them.
+
+    Returns ``error:save_NAME`` texts for the models that could not be saved.
+    """
+    save = getattr(spec, "SAVE_MODELS", None)
+    errors: dict = {}
+    if not save or part != save["part"]:
+        return errors
+    for name, file in zip(save["names"], save["files"]):
+        try:
+            Names(ns)(name).save(os.path.join(folder, file))
+        except Exception as e:  # noqa: BLE001
+            errors["error:save_" + name] = np.array(f"{type(e).__name__}: {e}"[:400])
+    return errors
 
 
 CELL_TEMPLATE = '''\

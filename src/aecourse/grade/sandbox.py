@@ -360,13 +360,15 @@ class Cgroup:
         deadline = time.monotonic() + wait
         while True:
             pids = self.pids()
-            if not pids or time.monotonic() > deadline:
+            if not pids:
                 return
             for pid in pids:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
+            if time.monotonic() > deadline:
+                return
             time.sleep(0.05)
 
     def remove(self) -> None:
@@ -690,7 +692,10 @@ class Sandbox:
         top = Path(self.workroot or tempfile.gettempdir())
         for d in sorted(top.glob(WORK_PREFIX + "*")):
             lock = d / "lock"
-            if not lock.is_file() or str(d) in self._bases:
+            try:  # (a lock file a second old: not one a live grader is about to take)
+                if str(d) in self._bases or time.time() - lock.stat().st_mtime < 2:
+                    continue
+            except OSError:
                 continue
             try:
                 fd = os.open(lock, os.O_RDWR)
@@ -726,13 +731,13 @@ class Sandbox:
             if any(d.exists() for d in cg.dirs):
                 cg.remove()
 
-    def stop_all(self) -> None:
+    def stop_all(self, wait: bool = True) -> None:
         """Stop every run in progress (SIGKILL to its whole tree); the runs report ``stopped``."""
         self.stopping = True
         with self._lock:
             running = list(self._running.values())
         for proc, cg in running:
-            _kill_tree(proc, cg)
+            _kill_tree(proc, cg, wait)
 
     def run_argv(self, argv, level: str, slot: int, timeout: float, work: Path | None = None,
                  base: Path | None = None, extra_env: dict | None = None, on_event=None,
@@ -768,6 +773,9 @@ class Sandbox:
             "argv": argv, "env": env, "cwd": str(work), "rlimits": self.limits.rlimits(), "uid": uid, "gid": gid,
             "pass_fds": [w_ev], "namespaces": level == LEVEL_FULL, "net_lo": True, "root": str(base / "root"),
             "binds": binds, "symlinks": runtime_symlinks(), "hide": hide, "tmp_mb": 64,
+            # the package's parent is on sys.path and the work folder's parent is scanned by pytest: both
+            # hold nothing but their mount point
+            "listable": [str(package_dir().parent)] + [str(p) for p in work.parents],
         }
         cfg_path = base / "jail.json"
         cfg_path.write_text(json.dumps(cfg))
@@ -833,6 +841,9 @@ class Sandbox:
                 cg.remove()
         wall = time.monotonic() - t0
         col.disk_check(work, self.limits)
+        if not any(e.get("event") == "start" for e in col.events):
+            # pytest ran no cell (e.g. it could not collect the notebook): the run did not finish
+            col.events = [e for e in col.events if e.get("event") != "finish"]
         junit = None
         jpath = work / "junit.xml"
         try:
@@ -847,7 +858,9 @@ class Sandbox:
     def run_notebook(self, nb_path_in_work: str, work: Path, base: Path, slot: int, on_event=None) -> RunResult:
         lim = self.limits
         argv = [
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "nbval.plugin",
+            # -s: the kernel inherits this process's stdout (the sandbox's pipe, counted toward max_output),
+            # not a pytest capture file (which would take writes to file descriptor 1 uncounted)
+            sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-p", "nbval.plugin",
             "-p", "aecourse.grade.nbplugin", "-c", "/dev/null", "--rootdir", str(work), "-o", "addopts=",
             "--nbval-lax", "--nbval-current-env", f"--nbval-cell-timeout={lim.cell_timeout}",
             "--nbval-kernel-startup-timeout=120", f"--junitxml={work / 'junit.xml'}", "-W", "ignore",
@@ -863,14 +876,16 @@ class _Stopped(Exception):
     pass
 
 
-def _kill_tree(proc, cg) -> None:
+def _kill_tree(proc, cg, wait: bool = True) -> None:
     """SIGKILL a run's whole tree: its process group (unshare: the PID namespace goes with it) and cgroup."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except OSError:
         pass
     if cg is not None:
-        cg.kill_all()
+        cg.kill_all(wait=5.0 if wait else 0.0)
+    if not wait:
+        return
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
@@ -879,7 +894,7 @@ def _kill_tree(proc, cg) -> None:
 
 def cell_grace(cell_timeout: float) -> float:
     """How long past the per-cell timeout the sandbox waits for nbval before it kills the kernel itself."""
-    return max(10.0, 0.5 * cell_timeout)
+    return max(30.0, 0.5 * cell_timeout)
 
 
 class _Collector:

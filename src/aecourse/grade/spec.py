@@ -13,6 +13,12 @@ A *spec* is an object (usually a module) with:
   give a numeric array;
 - ``score(grade_id, found, errors, hidden) -> list[Check]``: scores one part from the exported
   arrays (``found``; a missing name has its error in ``errors``), in the grader's own process;
+- optional, for an assignment that trains a model: ``SAVE_MODELS`` (``{"part", "names", "files"}``: the
+  export cell of that part saves those objects as ``.keras`` files), ``model_inputs(hidden)`` (the
+  held-out *inputs* the model evaluation sees), ``MODEL_EVIDENCE`` (``{name: fn(models, inp)}``,
+  evaluated by :mod:`aecourse.grade.modeleval` on the models loaded with ``safe_mode=True`` in a
+  separate sandboxed process) and ``MODEL_PARTS`` (the parts scored on that evidence too; it
+  replaces anything the kernel exported under the same names);
 - optional ``bundle_files() -> dict[str, path]``: extra files (e.g. data) a Gradescope bundle needs.
 
 The spec is the module ``grading`` of the assignment's package (see :mod:`aecourse.assignments`).
@@ -51,6 +57,18 @@ def export_code(spec_module: str, part: str, inputs: str, path: str) -> str:
     from .inkernel import cell_code
 
     return cell_code(spec_module, part, inputs, path)
+
+
+def with_model_evidence(found: dict, errors: dict, model_found: dict, model_errors: dict, names) -> tuple[dict, dict]:
+    """A part's kernel evidence joined with the model evidence (step 2).
+
+    The model evidence always wins: a name of ``names`` (the spec's ``MODEL_EVIDENCE``) that the
+    kernel exported too — a forgery — is dropped from the kernel's side.
+    """
+    names = set(names)
+    found = {k: v for k, v in found.items() if k not in names}
+    errors = {k: v for k, v in errors.items() if k not in names}
+    return {**found, **model_found}, {**errors, **model_errors}
 
 
 MAX_EXPORT_BYTES = 512 * 2**20
