@@ -193,6 +193,7 @@ ANSWERS = {
         "x_test_denoised_shape": _shape("x_test_denoised"), "x_test_shape": _shape("x_test"),
         "answer_gap": _model_gap("autoencoder", "x_test_noisy", "x_test_denoised"),
         "ae_mse": _float("ae_mse"), "answer_mse": _answer_mse("x_test_denoised", "x_test"),
+        "answer_input_mse": _answer_mse("x_test_denoised", "x_test_noisy"),
     },
     "pca": {
         "pca_test_denoised_shape": _shape("pca_test_denoised"), "x_test_shape": _shape("x_test"),
