@@ -35,7 +35,10 @@ def apply(model, x) -> np.ndarray:
     """A model's output for ``x`` (a Keras model, or any callable)."""
     x = np.asarray(x, dtype=np.float32)
     if hasattr(model, "predict"):
-        return np.asarray(model.predict(x, verbose=0, batch_size=256))
+        try:
+            return np.asarray(model.predict(x, verbose=0, batch_size=256))
+        except TypeError:  # a predict without batch_size
+            return np.asarray(model.predict(x, verbose=0))
     return np.asarray(model(x))
 
 
