@@ -108,7 +108,7 @@ THRESHOLDS = {
 # Smoke mode (AECOURSE_SMOKE=1: 2,000 training and 500 test images, 10 short epochs): the
 # reference reaches MSE 0.047, 0.77 of PCA's, k-NN 0.70 (PCA codes 0.87), spread 0.10.
 SMOKE_THRESHOLDS = {
-    "max_denoise_mse": 0.060,
+    "max_denoise_mse": 0.055,       # PCA-16 itself reaches about 0.06 here, on the grader's held-out digits too
     "min_output_std": 0.05,
     "min_knn_accuracy": 0.50,
     "max_ae_to_pca_mse": 0.95,

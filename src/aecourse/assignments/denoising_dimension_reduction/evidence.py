@@ -35,7 +35,10 @@ def apply(model, x) -> np.ndarray:
     """A model's output for ``x`` (a Keras model, or any callable)."""
     x = np.asarray(x, dtype=np.float32)
     if hasattr(model, "predict"):
-        return np.asarray(model.predict(x, verbose=0, batch_size=256))
+        try:
+            return np.asarray(model.predict(x, verbose=0, batch_size=256))
+        except TypeError:  # a predict without batch_size
+            return np.asarray(model.predict(x, verbose=0))
     return np.asarray(model(x))
 
 
@@ -193,6 +196,7 @@ ANSWERS = {
         "x_test_denoised_shape": _shape("x_test_denoised"), "x_test_shape": _shape("x_test"),
         "answer_gap": _model_gap("autoencoder", "x_test_noisy", "x_test_denoised"),
         "ae_mse": _float("ae_mse"), "answer_mse": _answer_mse("x_test_denoised", "x_test"),
+        "answer_input_mse": _answer_mse("x_test_denoised", "x_test_noisy"),
     },
     "pca": {
         "pca_test_denoised_shape": _shape("pca_test_denoised"), "x_test_shape": _shape("x_test"),

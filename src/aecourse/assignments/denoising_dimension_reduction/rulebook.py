@@ -237,6 +237,18 @@ def model(e: dict, ref: dict, t: dict) -> list[Check]:
     return checks
 
 
+def _answer_found(e: dict, gap) -> str:
+    if gap is None:
+        return _why(e, "answer_gap")
+    found = f"a largest difference of {gap:.3f} on the first images"
+    to_input, to_clean = _num(e, "answer_input_mse"), _num(e, "answer_mse")
+    if to_input is not None and to_input < 1e-7:
+        found += "; x_test_denoised is the noisy input itself: an identity 'denoiser'"
+    elif to_clean is not None and to_clean < 1e-7:
+        found += "; x_test_denoised is the clean test images themselves"
+    return found
+
+
 def denoise(e: dict, ref: dict, t: dict) -> list[Check]:
     """Task 'denoise': the autoencoder's MSE on the probes, and x_test_denoised / ae_mse."""
     clean, noisy = np.asarray(ref["clean_q"], np.float64), np.asarray(ref["noisy_q"], np.float64)
@@ -249,8 +261,7 @@ def denoise(e: dict, ref: dict, t: dict) -> list[Check]:
     checks.append(Check("x_test_denoised is the autoencoder's output for x_test_noisy",
                         gap is not None and gap <= CONSISTENCY_TOLERANCE,
                         "x_test_denoised = autoencoder.predict(x_test_noisy)",
-                        f"a largest difference of {gap:.3f} on the first images" if gap is not None
-                        else _why(e, "answer_gap"), hint="run the answer cell after training, on the noisy test images."))
+                        _answer_found(e, gap), hint="run the answer cell after training, on the noisy test images."))
     got, want = _num(e, "ae_mse"), _num(e, "answer_mse")
     checks.append(Check("ae_mse is the MSE of x_test_denoised against x_test",
                         got is not None and want is not None and bool(np.isclose(got, want, rtol=1e-3, atol=1e-6)),
