@@ -224,7 +224,7 @@ def allowlist_probe(paths: list[str]) -> str:
     return (f"import os\nassert os.getuid() != 0, 'root'\nseen = []\nfor p in {paths!r}:\n    try:\n"
             "        if os.path.isdir(p):\n            os.listdir(p)\n        else:\n            open(p, 'rb').read(1)\n"
             "        seen.append(p)\n    except OSError:\n        pass\n"
-            "assert not seen, 'readable: %d paths' % len(seen)\n")
+            "assert not seen, 'readable: %s' % seen\n")
 
 
 def build_more(folder, assignment, out, exp, full):

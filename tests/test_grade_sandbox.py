@@ -209,7 +209,7 @@ def test_allowlist_with_private_venv_and_hidden_file_in_repo_root(tmp_path):
     from test_grade import allowlist_probe
 
     paths = [str(hidden), str(repo / ".git"), str(repo / ".git" / "secret"), str(assignment / "source.ipynb"),
-             str(repo), str(repo / "src"), str(private)]
+             str(repo), str(private)]  # (repo/src holds only the package's mount point: it is on sys.path)
     tiny.write(tiny.with_answers({**S, "scale_answer": S["scale_answer"] + "\n" + allowlist_probe(paths)}),
                subs / "student.ipynb")
     env = dict(os.environ, PYTHONPATH=str(repo / "src"))
