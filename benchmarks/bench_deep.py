@@ -2,7 +2,7 @@
 
 Same recipe as chapter 3's notebook: no layer-wise pretraining; batch normalisation and ELU
 after each hidden layer, a linear 30-unit code, a sigmoid output, binary cross-entropy, Adam
-with a learning rate decaying along a cosine from 3e-3 to zero, batch 256. Reported: squared
+with a learning rate decaying along a cosine from 3e-3 to zero, batch 256, 16 steps per execution. Reported: squared
 error per MNIST test image (sum over 784 pixels, pixels in [0, 1]) and training wall time,
 beside the paper's 3.00 (autoencoder), 8.01 (logistic PCA) and 13.87 (PCA), and PCA-30
 recomputed here.
@@ -51,10 +51,12 @@ def run(smoke: bool = False) -> dict:
     model = build_deep_autoencoder()
     epochs, batch = (1, 256) if smoke else (16, 256)
     schedule = keras.optimizers.schedules.CosineDecay(3e-3, decay_steps=epochs * int(np.ceil(len(x_train) / batch)))
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="binary_crossentropy")
+    # as in the notebook: 16 batches per call into the compiled graph, one tensor as input and target
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="binary_crossentropy", steps_per_execution=16)
+    x_train_tensor = keras.ops.convert_to_tensor(x_train)
     log(f"training the deep autoencoder for {epochs} epochs")
     with timer() as t:
-        model.fit(x_train, x_train, epochs=epochs, batch_size=batch, verbose=0)
+        model.fit(x_train_tensor, x_train_tensor, epochs=epochs, batch_size=batch, verbose=0)
     x_hat = model.predict(x_test, verbose=0, batch_size=1000)
     sse = float(np.mean(np.sum((x_hat - x_test) ** 2, axis=1)))
     log(f"  {sse:.2f} per test image after {t():.0f} s")

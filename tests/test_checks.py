@@ -1,10 +1,15 @@
-"""Unit tests of the assignment checks (aecourse.checks).
+"""Unit tests of the assignment's checks and rulebook, and the equivalence of checks and grader.
 
 A small reference solution is trained once (smoke-sized data, the notebook's own
 recipe) and its namespace is then broken in one way per test: each wrong answer
 must fail exactly the parts that should catch it, with a message that says what
 was expected and what was found. Correct variants (another seed, a different
-architecture) must pass everything.
+architecture, more epochs, extra layers) must pass everything.
+
+The equivalence test runs the grader's three scoring steps in this process (the answer
+evidence as the injected export cells gather it, the models saved as ``.keras`` and
+evaluated after a ``safe_mode`` reload, the rulebook on held-out images) over the same
+corpus: for every part, the notebook's checks pass ⇔ the grader awards the part.
 """
 
 from __future__ import annotations
@@ -21,6 +26,14 @@ from aecourse.assignments import denoising_dimension_reduction as spec  # noqa: 
 from aecourse.assignments.denoising_dimension_reduction import checks  # noqa: E402
 
 PARTS = tuple(checks.CHECKS)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _save_dir(tmp_path_factory):
+    """check_model saves encoder.keras / autoencoder.keras: into a temporary folder here."""
+    checks.SAVE_DIR = str(tmp_path_factory.mktemp("models"))
+    yield
+    checks.SAVE_DIR = "."
 
 
 # --------------------------------------------------------------------------- building namespaces
@@ -190,14 +203,13 @@ WRONG_ANSWERS = {
                          "codes": "the codes have shape (2000, 64); expected (2000, 16)"}),
     "no noise added": (_no_noise, {"noise"}, {"noise": "no noise was added"}),
     "unclipped noise": (_unclipped, {"noise"}, {"noise": "not clipped"}),
-    "identity output": (_identity_output, {"denoise"}, {"denoise": "identity"}),
+    "identity output": (_identity_output, {"denoise"}, {"denoise": "x_test_denoised is the autoencoder's output"}),
     "identity model": (_identity_model, {"model", "denoise", "pca"}, {"denoise": "identity"}),
     "PCA dressed up as the autoencoder": (_pca_dressed_up, {"model", "denoise", "pca", "codes"},
                                           {"model": "no convolution layer", "codes": "PCA dressed up"}),
     "untrained model": (_untrained, {"model", "denoise", "pca", "knn"},
-                        {"model": "not been trained", "denoise": "untrained"}),
-    "collapsed all-zero output": (_collapsed, {"denoise"},
-                                  {"denoise": "all-zero output scores a plausible-looking MSE"}),
+                        {"model": "untrained", "denoise": "untrained"}),
+    "collapsed all-zero output": (_collapsed, {"denoise"}, {"denoise": "x_test_denoised is the autoencoder's output"}),
 }
 
 
@@ -224,10 +236,95 @@ def test_wrong_answer_fails_exactly_the_checks_that_catch_it(reference, name):
         assert "expected:" in msg and "found:" in msg, msg
 
 
-def test_another_architecture_seed_and_training_length_passes():
-    ns = correct_namespace(seed=1, filters=(16, 48), epochs=12)
-    failed, results = failing(ns)
+def extra_layers_namespace():
+    """A deeper model: an extra convolution in the encoder and the decoder, another seed."""
+    import keras
+    from keras import layers
+
+    config.setup(seed=2, plots=False)
+    ns = load()
+    inputs = keras.Input(shape=(28, 28, 1))
+    h = layers.Conv2D(16, 3, padding="same", activation="relu")(inputs)
+    h = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(h)
+    h = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(h)
+    encoder = keras.Model(inputs, layers.Dense(spec.LATENT_DIM)(layers.Flatten()(h)), name="encoder")
+    code = keras.Input(shape=(spec.LATENT_DIM,))
+    h = layers.Reshape((7, 7, 64))(layers.Dense(7 * 7 * 64, activation="relu")(code))
+    h = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(h)
+    h = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(h)
+    h = layers.Conv2D(16, 3, padding="same", activation="relu")(h)
+    decoder = keras.Model(code, layers.Conv2D(1, 3, padding="same", activation="sigmoid")(h), name="decoder")
+    autoencoder = keras.Sequential([encoder, decoder])
+    autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
+    return downstream(train(ns, encoder, autoencoder, epochs=10))
+
+
+CORRECT = {
+    "another architecture, seed and more epochs": lambda: correct_namespace(seed=1, filters=(16, 48), epochs=12),
+    "extra layers": extra_layers_namespace,
+}
+_CORPUS: dict = {}
+
+
+def corpus(name, reference):
+    """A namespace of the corpus (each made once per module): the reference, a wrong answer, a correct variant."""
+    if name not in _CORPUS:
+        _CORPUS[name] = (reference if name == "reference" else CORRECT[name]() if name in CORRECT
+                         else WRONG_ANSWERS[name][0](reference))
+    return _CORPUS[name]
+
+
+@pytest.mark.parametrize("name", list(CORRECT))
+def test_another_architecture_seed_training_length_and_extra_layers_pass(reference, name):
+    failed, results = failing(corpus(name, reference))
     assert failed == set(), results
+
+
+# --------------------------------------------------------------------------- equivalence with the grader
+@pytest.fixture(scope="module")
+def hidden():
+    from aecourse.assignments.denoising_dimension_reduction import grading
+
+    return grading.make_hidden(np.random.default_rng(2026), smoke=True)
+
+
+def _split(evidence_dict):
+    found = {k: v for k, v in evidence_dict.items() if not k.startswith("error:")}
+    errors = {k[len("error:"):]: str(v) for k, v in evidence_dict.items() if k.startswith("error:")}
+    return found, errors
+
+
+def grader_awards(ns, hidden, folder) -> dict:
+    """The grader's three steps on a namespace, in this process: {part: awarded}."""
+    from aecourse.assignments import collect, passed
+    from aecourse.assignments.denoising_dimension_reduction import grading
+    from aecourse.grade import inkernel, modeleval
+    from aecourse.grade.spec import with_model_evidence
+
+    folder.mkdir(parents=True, exist_ok=True)
+    answers = {p: collect(grading.EXPORTS[p], ns, grading.sandbox_inputs(hidden)) for p in PARTS}
+    answers["model"].update(inkernel.save_models(grading, "model", ns, str(folder)))   # step 1
+    np.savez(folder / modeleval.INPUTS, **grading.model_inputs(hidden))
+    model_found, model_errors = _split(modeleval.evaluate(grading, str(folder)))          # step 2
+    awards = {}
+    for p in PARTS:                                                                        # step 3
+        found, errors = _split(answers[p])
+        if p in grading.MODEL_PARTS:
+            found, errors = with_model_evidence(found, errors, model_found, model_errors, grading.MODEL_EVIDENCE)
+        awards[p] = passed(grading.score(p, found, errors, hidden))
+    return awards
+
+
+@pytest.mark.parametrize("name", ["reference", *WRONG_ANSWERS, *CORRECT])
+def test_checks_pass_exactly_when_the_grader_awards_the_part(reference, hidden, tmp_path, name):
+    ns = corpus(name, reference)
+    visible = {p: checks.part_passes(ns, p, hidden=True) for p in PARTS}
+    awarded = grader_awards(ns, hidden, tmp_path / "models")
+    assert visible == awarded, {p: (visible[p], awarded[p]) for p in PARTS if visible[p] != awarded[p]}
+    if name not in WRONG_ANSWERS:
+        assert all(awarded.values()), awarded
+    else:
+        assert {p for p in PARTS if not awarded[p]} == WRONG_ANSWERS[name][1]
 
 
 # --------------------------------------------------------------------------- noise task, no training needed

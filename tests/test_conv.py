@@ -130,3 +130,12 @@ def test_figures_draw():
     fig3 = conv.show_arrays({"a": np.eye(3), "b": np.ones((2, 2))})
     assert len(fig3.axes) == 2
     plt.close("all")
+
+
+def test_table_pads_its_cells_and_formats():
+    pd = pytest.importorskip("pandas")
+    html = conv.table(pd.DataFrame({"test MSE": [0.012345]}, index=["conv AE"]), {"test MSE": "{:.4f}"}).to_html()
+    assert "0.0123" in html and "padding" in html and "conv AE" in html
+    assert "conv AE" not in conv.table(pd.DataFrame({"a": [1]}, index=["conv AE"]), hide_index=True).to_html()
+    html = conv.table(pd.DataFrame({0.2: [1.0]}, index=[0.25]), "{:.1f}").to_html()
+    assert ">0.25<" in html and ">0.2<" in html and "0.250000" not in html

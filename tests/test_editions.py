@@ -117,10 +117,7 @@ CHAPTERS = sorted(p for p in [*ROOT.glob("chapters/*.md"), *ROOT.glob("pages/*.m
                   if solution_bodies(p.read_text(encoding="utf-8")))
 # A solution whose exercise title holds backticks inside a backtick fence's info string is not a
 # directive at all (CommonMark forbids backticks there): the page shows its text as plain prose.
-KNOWN = {"chapters/03_dense_autoencoder.md": (
-    "its third exercise's title (`tf.function`) has backticks inside a backtick fence's info string, so it and its "
-    "solution are not parsed as directives and the solution shows as plain text in both editions "
-    "(routed to the chapter's owner: use a :::{exercise} colon fence or drop the backticks)")}
+KNOWN: dict[str, str] = {}  # chapter -> reason it is expected to fail (none today)
 
 
 def chapter_params():

@@ -57,6 +57,9 @@ def graded(tmp_path_factory):
     nbformat.write(real.student(first), subs / "partial.ipynb")
     nbformat.write(real.student(), subs / "blank.ipynb")
     nbformat.write(real.student({**sol, "answer_model": real.OTHER_MODEL}), subs / "other_arch.ipynb")
+    nbformat.write(real.student({**sol, "answer_model": real.IDENTITY_MODEL}), subs / "identity.ipynb")
+    nbformat.write(real.student({**sol, "answer_model": real.untrained(sol["answer_model"])}), subs / "untrained.ipynb")
+    nbformat.write(real.student({"answer_noise": real.FORGER}), subs / "blank_forged.ipynb")
     out = base / "out"
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), AECOURSE_SMOKE="1")
     proc = subprocess.run([sys.executable, "-m", "aecourse.grade", str(subs), "--assignment", str(real.ASSIGNMENT),
@@ -97,7 +100,22 @@ def test_blank_gets_nothing(graded):
     assert float(row["total"]) == 0
 
 
+@pytest.mark.parametrize("sid, zero", [
+    ("identity", {"model", "denoise", "pca"}),
+    ("untrained", {"model", "denoise", "pca", "knn"}),
+    ("blank_forged", set(PARTS)),
+])
+def test_identity_untrained_and_forged_earn_only_what_they_did(graded, sid, zero):
+    """The model parts come from the saved model, evaluated outside the kernel: neither an identity
+    'denoiser', an untrained model, nor blank answers whose kernel forges its exports earn them."""
+    row = graded["rows"][sid]
+    for p in zero:
+        assert float(row[p]) == 0, (p, row)
+    if sid == "blank_forged":
+        assert float(row["total"]) == 0, row
+
+
 def test_times(graded):
-    for sid in ("correct", "other_arch", "partial", "blank"):
+    for sid in ("correct", "other_arch", "partial", "blank", "identity", "untrained", "blank_forged"):
         st = json.loads((graded["out"] / "state" / f"{sid}.json").read_text())
         print(f"\n{sid}: {st['seconds']:.0f} s in the sandbox ({st['isolation']})")

@@ -107,11 +107,6 @@ def test_nbgrader_generate_assignment_matches_our_student_notebook(released, our
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "known difference, routed to the grader's owner: nbgrader (LockCells.lock_solution_cells, on by default) "
-    "marks every answer cell deletable=false; python -m aecourse.assign leaves answer cells deletable, "
-    "so a student can delete one by accident. Expected: answer cells deletable=false, still editable. "
-    "Remove this xfail when aecourse.assign does that."))
 def test_answer_cells_cannot_be_deleted_as_in_nbgrader(released, ours):
     answers = [(i, c) for i, c in enumerate(ours.cells) if is_answer(c)]
     assert answers

@@ -191,6 +191,30 @@ def checkerboard_share(images, periods=(2, 4)) -> float:
     return float(power[:, mask].sum() / max(nondc.sum(), 1e-30))
 
 
+# --------------------------------------------------------------------------- tables
+TABLE_STYLES = [
+    {"selector": "th, td", "props": "padding: 0.3em 0.9em; text-align: right;"},
+    {"selector": "th.row_heading", "props": "text-align: left;"},
+    {"selector": "", "props": "border-collapse: collapse; margin: 0.5em 0;"},
+]
+
+
+def table(df, formats=None, hide_index: bool = False):
+    """A pandas Styler with room between its columns, as the book shows result tables.
+
+    ``formats`` is what ``Styler.format`` takes (a format string, or column -> format); float
+    row and column labels are written short (``0.5``, ``1e-05``).
+    glue the result (``glue("conv_table_x", table(df, "{:.4f}"), display=False)``) and
+    paste it on a chapter page with ``{glue}``.
+    """
+    def label(value):
+        return f"{value:g}" if isinstance(value, float) else value
+
+    styler = df.style.format(formats).set_table_styles(TABLE_STYLES)
+    styler = styler.format_index(label, axis=0).format_index(label, axis=1)  # 0.5, not 0.500000
+    return styler.hide(axis="index") if hide_index else styler
+
+
 # --------------------------------------------------------------------------- figures
 def show_arrays(arrays: dict, annotate: bool = True, fmt: str = "{:g}", size: float = 2.2,
                 cmap: str = "viridis", vmin=None, vmax=None, ncols: int | None = None):
@@ -259,7 +283,7 @@ def plot_scatter_add(x, kernel, stride=1, size: float = 1.9):
     return fig
 
 
-def plot_conv_matrix(C, input_shape, output_shape, size: float = 0.32):
+def plot_conv_matrix(C, input_shape, output_shape, size: float = 0.42):
     """The convolution matrix ``C`` as a grid: one row per output pixel, one column per input pixel."""
     import matplotlib.pyplot as plt
 
@@ -269,11 +293,11 @@ def plot_conv_matrix(C, input_shape, output_shape, size: float = 0.32):
     ax.imshow(masked, cmap="viridis", interpolation="nearest", aspect="equal")
     for (r, c), v in np.ndenumerate(C):
         if v != 0:
-            ax.text(c, r, f"{v:g}", ha="center", va="center", fontsize=7, color="white")
+            ax.text(c, r, f"{v:g}", ha="center", va="center", fontsize=8, color="white")
     ax.set_xticks(range(C.shape[1]))
-    ax.set_xticklabels([f"{r}{c}" for r in range(input_shape[0]) for c in range(input_shape[1])], fontsize=6)
+    ax.set_xticklabels([f"{r}{c}" for r in range(input_shape[0]) for c in range(input_shape[1])], fontsize=8)
     ax.set_yticks(range(C.shape[0]))
-    ax.set_yticklabels([f"{r}{c}" for r in range(output_shape[0]) for c in range(output_shape[1])], fontsize=6)
+    ax.set_yticklabels([f"{r}{c}" for r in range(output_shape[0]) for c in range(output_shape[1])], fontsize=8)
     ax.set_xlabel("input pixel (row, column)")
     ax.set_ylabel("output pixel")
     ax.grid(False)

@@ -166,7 +166,7 @@ def strip(nb):
     """The student version of a source notebook (a new notebook; ``nb`` is untouched).
 
     Solutions become stubs, hidden tests disappear, outputs and execution counts are
-    cleared, locked and graded cells are marked read-only.
+    cleared, locked and graded cells are marked read-only, answer cells undeletable (as nbgrader does).
     """
     nb = copy.deepcopy(nb)
     for i, cell in enumerate(nb.cells):
@@ -181,6 +181,8 @@ def strip(nb):
         cell.metadata.pop("execution", None)
         if m.get("locked") or (m.get("grade") and not m.get("solution")):
             cell.metadata["editable"] = False
+            cell.metadata["deletable"] = False
+        elif m.get("solution"):  # as nbgrader's lock_solution_cells: editable, never deleted by accident
             cell.metadata["deletable"] = False
     nb.metadata.pop("widgets", None)
     return nb

@@ -151,3 +151,88 @@ def scatter_2d(z, labels, title: str | None = None, ax=None, s: float = 3.0):
     fig.colorbar(sc, ax=ax, ticks=range(10), label="digit")
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- chapter 06: using codes
+def neighbour_rows(queries, neighbours: dict, query_labels=None, neighbour_labels: dict | None = None,
+                   size: float = 1.0):
+    """Each query followed by its nearest neighbours under each method (one row per query and method).
+
+    ``neighbours`` maps a method name to images of shape ``(n_queries, k, 28, 28)`` (or flat 784);
+    ``neighbour_labels`` (same keys, ``(n_queries, k)``) marks a neighbour whose label differs from
+    the query's with a red title.
+    """
+    import matplotlib.pyplot as plt
+
+    queries = _as_images(queries)
+    names = list(neighbours)
+    k = np.asarray(neighbours[names[0]]).shape[1]
+    nrows = len(queries) * len(names)
+    fig, axes = plt.subplots(nrows, k + 1, figsize=((k + 1) * size + 0.6, nrows * size * 1.12), squeeze=False)
+    for q in range(len(queries)):
+        for m, name in enumerate(names):
+            r = q * len(names) + m
+            imgs = _as_images(np.asarray(neighbours[name])[q])
+            _show_image(axes[r, 0], queries[q] if m == 0 else None)
+            if m == 0 and query_labels is not None:
+                axes[r, 0].set_title(f"query {query_labels[q]}", fontsize=9)
+            axes[r, 1].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=10)
+            for j in range(k):
+                _show_image(axes[r, j + 1], imgs[j])
+                if neighbour_labels is not None:
+                    label = neighbour_labels[name][q][j]
+                    wrong = query_labels is not None and label != query_labels[q]
+                    axes[r, j + 1].set_title(str(label), fontsize=9, color="tab:red" if wrong else "black")
+    fig.tight_layout()
+    return fig
+
+
+def error_histograms(panels: dict, threshold: float | None = None, bins: int = 60, xlabel: str = "reconstruction MSE"):
+    """One panel per entry ``{title: {set name: errors}}``, log-x histograms, a dashed line at ``threshold``."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.4), squeeze=False)
+    for ax, (title, sets) in zip(axes.flat, panels.items()):
+        values = np.concatenate([np.asarray(v).ravel() for v in sets.values()])
+        lo, hi = max(values.min(), 1e-6), values.max()
+        edges = np.logspace(np.log10(lo), np.log10(hi), bins)
+        for name, v in sets.items():
+            ax.hist(np.asarray(v).ravel(), bins=edges, alpha=0.55, label=name, density=True)
+        ax.set_xscale("log")
+        if threshold is not None:
+            ax.axvline(threshold, color="black", ls="--", lw=1, label="threshold")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("density")
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def image_mosaic(images, nrows: int, ncols: int, size: float = 5.0, title: str | None = None,
+                 extent=None, xlabel: str | None = None, ylabel: str | None = None):
+    """Tile ``nrows * ncols`` images row by row into one picture (e.g. a decoded latent grid).
+
+    ``extent=(x0, x1, y0, y1)`` labels the axes with the code values the grid spans.
+    """
+    import matplotlib.pyplot as plt
+
+    imgs = _as_images(images)[: nrows * ncols]
+    if len(imgs) < nrows * ncols:
+        raise ValueError(f"need {nrows * ncols} images for a {nrows}x{ncols} mosaic, got {len(imgs)}")
+    h, w = imgs.shape[1:]
+    mosaic = imgs.reshape(nrows, ncols, h, w).transpose(0, 2, 1, 3).reshape(nrows * h, ncols * w)
+    fig, ax = plt.subplots(figsize=(size, size * nrows / ncols + 0.4))
+    ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1, extent=extent, aspect="auto" if extent else None)
+    ax.grid(False)
+    if extent is None:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

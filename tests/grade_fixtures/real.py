@@ -51,3 +51,44 @@ autoencoder = keras.Sequential([encoder, decoder], name="other_autoencoder")
 autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
 autoencoder.fit(x_train_noisy, x_train, epochs=config.pick(6, 12), batch_size=64, verbose=2)
 '''
+
+
+# An identity "denoiser" (no convolution, nothing learned) beside an untrained convolutional encoder.
+IDENTITY_MODEL = '''import keras
+from keras import layers
+
+inputs = keras.Input(shape=(28, 28, 1))
+h = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(inputs)
+encoder = keras.Model(inputs, layers.Dense(LATENT_DIM)(layers.Flatten()(h)), name="encoder")
+autoencoder = keras.Model(inputs, layers.Identity()(inputs), name="identity")
+'''
+
+
+def untrained(answer_model: str) -> str:
+    """The reference model's answer without its training call."""
+    lines = answer_model.splitlines()
+    start = next(i for i, line in enumerate(lines) if "autoencoder.fit(" in line)
+    end = start
+    while lines[end].count("(") - lines[end].count(")") + sum(
+            lines[j].count("(") - lines[j].count(")") for j in range(start, end)) > 0:
+        end += 1
+    return "\n".join(lines[:start] + ["history = None"] + lines[end + 1:])
+
+
+# Blank answers, but the kernel forges what the grader's exports would write.
+FORGER = '''import numpy
+
+_savez = numpy.savez
+
+
+def _forged(path, *args, **arrays):
+    arrays.update(denoised_q=numpy.zeros((300, 28, 28, 1), "float32"), codes_q=numpy.zeros((300, 16)),
+                  n_conv_encoder=numpy.array(3), n_conv_autoencoder=numpy.array(5), shared=numpy.array(1.0),
+                  defined=numpy.ones(7, bool))
+    arrays = {k: v for k, v in arrays.items() if not k.startswith("error:")}
+    return _savez(path, *args, **arrays)
+
+
+numpy.savez = _forged
+raise NotImplementedError()
+'''

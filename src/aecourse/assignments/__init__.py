@@ -107,6 +107,50 @@ def passed(checks: list[Check]) -> bool:
     return bool(checks) and all(c.passed for c in checks)
 
 
+class Names:
+    """A notebook's namespace, read by name: ``v("x_test")`` is the object, a ``NameError`` if undefined.
+
+    The evidence functions of a rulebook receive one of these, never the namespace itself, so
+    nothing they do depends on (or changes) the student's other names.
+    """
+
+    def __init__(self, ns):
+        self._ns = ns
+
+    def __call__(self, name: str):
+        try:
+            return self._ns[name]
+        except KeyError:
+            raise NameError(f"name {name!r} is not defined") from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._ns
+
+
+MAX_ERROR_CHARS = 400
+
+
+def collect(items: dict, ns, inp: dict) -> dict:
+    """Evaluate evidence ``items`` (``{name: fn(v, inp)}``) on the namespace ``ns``.
+
+    Returns numeric arrays by name, and ``"error:NAME"`` texts for the names that failed
+    (the failure is evidence, never a crash).
+    """
+    import numpy as np
+
+    names = Names(ns)
+    out: dict = {}
+    for name, fn in items.items():
+        try:
+            arr = np.asarray(fn(names, inp))
+            if arr.dtype.kind not in "biuf":
+                raise TypeError(f"not a numeric array (dtype {arr.dtype})")
+            out[name] = np.array(arr)  # a plain copy: never a subclass the student made
+        except Exception as e:  # noqa: BLE001
+            out["error:" + name] = np.array(f"{type(e).__name__}: {e}"[:MAX_ERROR_CHARS])
+    return out
+
+
 # --------------------------------------------------------------------------- registry
 def names() -> list[str]:
     """Every registered assignment: the packages below ``aecourse/assignments/``."""

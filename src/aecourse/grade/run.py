@@ -22,10 +22,11 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
+from ..assignments import passed
+from . import modeleval, outcome, report
 from . import notebook as nbmod
-from . import outcome, report
 from .sandbox import LEVEL_NONE, ensure_user
-from .spec import Check, export_code, load_export
+from .spec import Check, export_code, load_export, with_model_evidence
 
 NOTEBOOK_NAME = "submission.ipynb"
 
@@ -93,9 +94,8 @@ def _prepare(g, answers: dict, work: Path, slot: int):
     gdir = work / "_grader"
     gdir.mkdir()
     np.savez(gdir / "inputs.npz", **g.spec.sandbox_inputs(g.hidden))
-    prelude = getattr(g.spec, "PRELUDE", "")
-    exports = {gid: export_code(items, str(gdir / "inputs.npz"), str(gdir / f"export-{gid}.npz"), prelude)
-               for gid, items in g.spec.EXPORTS.items()}
+    exports = {gid: export_code(g.spec.__name__, gid, str(gdir / "inputs.npz"), str(gdir / f"export-{gid}.npz"))
+               for gid in g.spec.EXPORTS}
     nb, infos, missing = nbmod.assemble(g.source_nb, answers, exports)
     nbformat.write(nb, str(work / NOTEBOOK_NAME))
     if g.sandbox.level != LEVEL_NONE:
@@ -114,10 +114,16 @@ def _run(g, work: Path, base: Path, slot: int, gdir: Path, infos: list):
     vault.mkdir(mode=0o700)
     export_cells = {i: info.grade_id for i, info in enumerate(infos) if info.kind == "export"}
 
+    save = getattr(g.spec, "SAVE_MODELS", None)
+
     def on_event(ev):
         if ev.get("event") == "end" and ev.get("outcome") == outcome.CELL_PASSED and ev.get("cell") in export_cells:
             gid = export_cells[ev["cell"]]
             copy_nofollow(gdir / f"export-{gid}.npz", vault / f"{gid}.npz")
+            if save and gid == save["part"]:
+                for file in save["files"]:
+                    if (gdir / file).is_file():
+                        copy_nofollow(gdir / file, vault / file)
 
     return g.sandbox.run_notebook(NOTEBOOK_NAME, work, base, slot, on_event=on_event), vault
 
@@ -127,7 +133,8 @@ def _run_and_score(g, sid, answers, notes, sub_hash, base, work, slot, t0) -> di
     res, vault = _run(g, work, base, slot, gdir, infos)
     events = outcome.Events.of(res.events)
     status, reason = outcome.classify(events, infos, g.limits, res.killed_wall, res.exit_code, res.log_tail)
-    parts = [score_part(g, sid, p, infos, missing, events, vault) for p in g.layout.parts]
+    model_ev = evaluate_models(g, vault, slot)
+    parts = [score_part(g, sid, p, infos, missing, events, vault, model_ev) for p in g.layout.parts]
     r = result(g, sid, status, reason, parts, sub_hash, time.monotonic() - t0, notes)
     r["cells"] = {str(c): {"kind": infos[c].kind if c < len(infos) else "?", "outcome": e["outcome"],
                            "message": e.get("message", ""), "duration": e.get("duration")}
@@ -138,7 +145,48 @@ def _run_and_score(g, sid, answers, notes, sub_hash, base, work, slot, t0) -> di
     return r
 
 
-# --------------------------------------------------------------------------- scoring
+# --------------------------------------------------------------------------- step 2: the saved models
+def evaluate_models(g, vault: Path, slot: int) -> tuple[dict, dict] | None:
+    """Evaluate the saved models in the vault in a fresh sandbox that runs no student code.
+
+    Returns (arrays, errors) of the spec's ``MODEL_EVIDENCE``, or None for a spec without models.
+    The process sees the models and the held-out *inputs* (``spec.model_inputs``) only.
+    """
+    save = getattr(g.spec, "SAVE_MODELS", None)
+    if not save or not hasattr(g.spec, "MODEL_EVIDENCE"):
+        return None
+    names = list(g.spec.MODEL_EVIDENCE)
+    if not all((vault / f).is_file() for f in save["files"]):
+        return {}, {n: "the models were not saved (the 'model' part's cells did not run to the end)" for n in names}
+    base, work = g.sandbox.new_workdir(slot, g.sandbox.level)
+    try:
+        np.savez(work / modeleval.INPUTS, **g.spec.model_inputs(g.hidden))
+        for f in save["files"]:
+            shutil.copyfile(vault / f, work / f)
+        if g.sandbox.level != LEVEL_NONE:
+            uid, gid = ensure_user(slot)
+            for p in [work / modeleval.INPUTS, *(work / f for f in save["files"])]:
+                os.chown(p, uid, gid)
+        argv = [sys.executable, "-m", "aecourse.grade.modeleval", g.spec.__name__, str(work)]
+        out = base / modeleval.OUTPUT
+
+        def on_event(ev):  # copy the evidence out while the work folder still exists
+            if ev.get("event") == modeleval.DONE_EVENT and not out.exists():
+                copy_nofollow(work / modeleval.OUTPUT, out)
+
+        res = g.sandbox.run_argv(argv, g.sandbox.level, slot, min(600.0, float(g.limits.wall_timeout)), work=work,
+                                 base=base, on_event=on_event)
+        if not out.is_file():
+            why = "timed out" if res.killed_wall else f"exit code {res.exit_code}"
+            print(f"grade: model evaluation failed ({why}):\n{res.log_tail[-2000:]}", file=sys.stderr)
+            return {}, {n: f"the saved models could not be evaluated ({why})" for n in names}
+        return load_export(out)
+    finally:
+        release = getattr(g.sandbox, "release", None)
+        release(base) if release else shutil.rmtree(base, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- step 3: scoring
 def _collect(g, p, infos, events, vault, entry) -> tuple[dict, dict]:
     """The arrays the part's export cell left in the vault, and the errors of the names it could not export."""
     names = g.spec.EXPORTS.get(p.grade_id, {})
@@ -157,8 +205,11 @@ def _collect(g, p, infos, events, vault, entry) -> tuple[dict, dict]:
         return {}, {name: "not readable" for name in names}
 
 
-def score_part(g, sid, p, infos, missing, events, vault) -> dict:
-    """One part's points and checks, from its evidence (a scoring bug never aborts the batch)."""
+def score_part(g, sid, p, infos, missing, events, vault, model_ev=None) -> dict:
+    """One part's points and checks, from its evidence (a scoring bug never aborts the batch).
+
+    A part earns its points when all its checks pass (the promise the notebook makes), none otherwise.
+    """
     entry = _entry(p)
     gone = [a for a in p.answers if a in missing]
     if gone:
@@ -166,13 +217,13 @@ def score_part(g, sid, p, infos, missing, events, vault) -> dict:
         return entry
     try:
         found, errors = _collect(g, p, infos, events, vault, entry)
+        if model_ev is not None and p.grade_id in getattr(g.spec, "MODEL_PARTS", ()):
+            found, errors = with_model_evidence(found, errors, *model_ev, g.spec.MODEL_EVIDENCE)
         checks = g.spec.score(p.grade_id, found, errors, g.hidden)
     except Exception as e:  # noqa: BLE001
         checks = [Check("scoring", False, "", f"grader error: {type(e).__name__}: {e}")]
         entry["notes"].append("the grader could not score this part; tell your instructor")
         print(f"grade: scoring {sid}/{p.grade_id} failed:\n{traceback.format_exc()}", file=sys.stderr)
-    total_w = sum(c.weight for c in checks) or 1.0
-    got = sum(c.weight for c in checks if c.passed)
-    entry["points"] = round(p.points * got / total_w, 4)
+    entry["points"] = float(p.points) if passed(checks) else 0.0
     entry["checks"] = [asdict(c) for c in checks]
     return entry

@@ -7,12 +7,18 @@ A *spec* is an object (usually a module) with:
   generated once per gradebook and kept outside the sandbox;
 - ``sandbox_inputs(hidden) -> dict[str, ndarray]``: the arrays the export cells may feed to the
   student's code (held-out *inputs*, never targets);
-- ``EXPORTS``: ``{check grade_id: {name: python expression}}``; each expression is evaluated in the
-  student's kernel right before that check cell, with ``inp`` (the sandbox inputs), ``np`` and
-  ``apply(model, x)`` and the helpers defined by the optional ``PRELUDE`` code available, and must
+- ``EXPORTS``: ``{check grade_id: {name: fn(v, inp)}}``; right before that check cell, the grader's
+  injected cell calls each ``fn`` in :mod:`aecourse.grade.inkernel` (its own namespace, real builtins):
+  ``v("name")`` fetches the student's object by name, ``inp`` holds the sandbox inputs; it must
   give a numeric array;
 - ``score(grade_id, found, errors, hidden) -> list[Check]``: scores one part from the exported
   arrays (``found``; a missing name has its error in ``errors``), in the grader's own process;
+- optional, for an assignment that trains a model: ``SAVE_MODELS`` (``{"part", "names", "files"}``: the
+  export cell of that part saves those objects as ``.keras`` files), ``model_inputs(hidden)`` (the
+  held-out *inputs* the model evaluation sees), ``MODEL_EVIDENCE`` (``{name: fn(models, inp)}``,
+  evaluated by :mod:`aecourse.grade.modeleval` on the models loaded with ``safe_mode=True`` in a
+  separate sandboxed process) and ``MODEL_PARTS`` (the parts scored on that evidence too; it
+  replaces anything the kernel exported under the same names);
 - optional ``bundle_files() -> dict[str, path]``: extra files (e.g. data) a Gradescope bundle needs.
 
 The spec is the module ``grading`` of the assignment's package (see :mod:`aecourse.assignments`).
@@ -46,37 +52,23 @@ def load_spec(assignment_dir: Path):
     return contract, spec
 
 
-EXPORT_TEMPLATE = '''\
-# Injected by the grader (aecourse.grade): exports results for scoring outside this kernel.
-def __aecourse_export():
-    import numpy as np
+def export_code(spec_module: str, part: str, inputs: str, path: str) -> str:
+    """The injected export cell for ``part``: it only calls :func:`aecourse.grade.inkernel.export`."""
+    from .inkernel import cell_code
 
-    def apply(model, x):
-        if hasattr(model, "predict"):
-            return model.predict(x, verbose=0, batch_size=256)
-        return model(x)
-
-    inp = dict(np.load({inputs!r}, allow_pickle=False))
-    helpers = {{"inp": inp, "np": np, "apply": apply}}
-    exec({prelude!r}, helpers)
-    found, errors = {{}}, {{}}
-    for name, expr in {items!r}:
-        try:
-            value = eval(expr, globals(), helpers)
-            arr = np.asarray(value)
-            if arr.dtype.kind not in "biuf":
-                raise TypeError("not a numeric array (dtype %s)" % arr.dtype)
-            found[name] = arr
-        except Exception as e:
-            errors["error:" + name] = np.array(("%s: %s" % (type(e).__name__, e))[:400])
-    np.savez({path!r}, **found, **errors)
-__aecourse_export()
-del __aecourse_export
-'''
+    return cell_code(spec_module, part, inputs, path)
 
 
-def export_code(items: dict[str, str], inputs: str, path: str, prelude: str = "") -> str:
-    return EXPORT_TEMPLATE.format(items=list(items.items()), inputs=inputs, path=path, prelude=prelude)
+def with_model_evidence(found: dict, errors: dict, model_found: dict, model_errors: dict, names) -> tuple[dict, dict]:
+    """A part's kernel evidence joined with the model evidence (step 2).
+
+    The model evidence always wins: a name of ``names`` (the spec's ``MODEL_EVIDENCE``) that the
+    kernel exported too — a forgery — is dropped from the kernel's side.
+    """
+    names = set(names)
+    found = {k: v for k, v in found.items() if k not in names}
+    errors = {k: v for k, v in errors.items() if k not in names}
+    return {**found, **model_found}, {**errors, **model_errors}
 
 
 MAX_EXPORT_BYTES = 512 * 2**20

@@ -1,18 +1,28 @@
 """Grading spec of the denoising dimension-reduction assignment.
 
-Points come from arrays the student's own functions and models produce for *held-out*
-inputs, scored here, outside the student's kernel, against targets that never enter the
-sandbox. The hidden data (made once per gradebook with a random seed) holds:
+Scoring is three steps, and only the rulebook decides points:
 
-- ``noisy_q`` / ``clean_q`` / ``labels_q``: MNIST test images with fresh noise (the grader's
-  own random noise, not the assignment's seed) — only ``noisy_q`` enters the sandbox;
-- ``noisy_r`` / ``labels_r``: noisy MNIST training images, the reference set of the k-NN
-  check (labels stay here);
-- ``clean_a``: clean images (MNIST digits and flat grey) fed to the student's ``add_noise``;
-- ``pca_mse_q``, ``pca_codes_q``: PCA-``LATENT_DIM`` fitted on ``noisy_r``, its denoising MSE
-  on the held-out set and its codes (the "PCA in disguise" check).
+1. **In the student's kernel** (the grader's injected export cells, :mod:`aecourse.grade.inkernel`):
+   the answer evidence (:data:`.evidence.ANSWERS`) — what the notebook's names hold, and
+   ``add_noise`` run on held-out images with secret seeds. This is the kernel's word: it is
+   trusted for the 'noise' part (which must run the student's function) and for the
+   bookkeeping checks of the other parts (``ae_mse`` is the MSE of ``x_test_denoised``, ...).
+2. **In a separate process that runs no student code** (:mod:`aecourse.grade.modeleval`): the
+   model evidence (:data:`.evidence.MODEL`) — the saved ``encoder.keras`` and
+   ``autoencoder.keras`` loaded with ``safe_mode=True``, the architecture read from their
+   config, the held-out noisy images run through both. That process sees the held-out
+   *inputs* only (:func:`model_inputs`).
+3. **Here, numpy only**: :func:`score` compares both with the targets through the rulebook
+   (:func:`.rulebook.judge`), the same functions the notebook's checks call.
 
-Names, shapes and thresholds come from :mod:`aecourse.assignments.denoising`.
+The hidden data (made once per gradebook with a random seed) holds the held-out probe
+images ``clean_q``/``noisy_q``/``labels_q`` (MNIST test digits moved by a secret random
+affine transformation, then noised — a lookup in public MNIST does not find them), the
+k-NN images ``noisy_r``/``labels_r`` (training digits, noised) and ``noisy_k``/``labels_k``
+(other test digits, noised with the grader's own noise; k-NN judges codes, where a lookup
+gains nothing, and the encoders the course teaches are not shift-invariant),
+the images ``clean_a`` and ``seeds`` for ``add_noise``, and a reference PCA's MSE and codes
+of the probes (``pca_mse_q``, ``pca_codes_q``).
 """
 
 from __future__ import annotations
@@ -21,94 +31,70 @@ import numpy as np
 
 from aecourse import metrics
 
-from .. import Check, describe
+from .. import Check, merge_evidence
 from .. import denoising_dimension_reduction as C
+from . import evidence, rulebook
 
 NAME = C.NAME
-VERSION = "2"
-
-PRELUDE = '''
-def layers_of(model):
-    out, stack = [], [model]
-    while stack:
-        m = stack.pop()
-        for layer in list(getattr(m, "layers", None) or []):
-            out.append(layer)
-            stack.append(layer)
-    return out
-
-def n_conv(model):
-    return sum(1 for layer in layers_of(model) if "conv" in type(layer).__name__.lower())
-'''
-
-_SEEDS = "int(inp['seeds'][0])"
-EXPORTS = {
-    "noise": {
-        "noisy_a": f"add_noise(inp['clean_a'], float(inp['factor'][0]), {_SEEDS})",
-        "noisy_a_again": f"add_noise(inp['clean_a'], float(inp['factor'][0]), {_SEEDS})",
-        "noisy_a_other": "add_noise(inp['clean_a'], float(inp['factor'][0]), int(inp['seeds'][1]))",
-        "clean_a_after": "inp['clean_a']",
-        "x_train_shape": "np.shape(x_train)",
-        "x_test_shape": "np.shape(x_test)",
-        "x_test_noisy_shape": "np.shape(x_test_noisy)",
-        "x_train_noisy_shape": "np.shape(x_train_noisy)",
-    },
-    "model": {
-        "codes_q": "apply(encoder, inp['noisy_q'])",
-        "denoised_q": "apply(autoencoder, inp['noisy_q'])",
-        "n_conv": "n_conv(encoder)",
-    },
-    "denoise": {
-        "denoised_q": "apply(autoencoder, inp['noisy_q'])",
-        "x_test_denoised_shape": "np.shape(x_test_denoised)",
-        "x_test_shape": "np.shape(x_test)",
-        "consistency": "np.max(np.abs(np.reshape(apply(autoencoder, np.asarray(x_test_noisy)[:64]), (-1, 784))"
-                       " - np.reshape(np.asarray(x_test_denoised)[:64], (-1, 784))))",
-        "ae_mse": "float(ae_mse)",
-    },
-    "pca": {
-        "denoised_q": "apply(autoencoder, inp['noisy_q'])",
-        "pca_test_denoised_shape": "np.shape(pca_test_denoised)",
-        "x_test_shape": "np.shape(x_test)",
-        "pca_mse": "float(pca_mse)",
-    },
-    "codes": {
-        "codes_q": "apply(encoder, inp['noisy_q'])",
-        "z_train_shape": "np.shape(z_train)",
-        "z_test_shape": "np.shape(z_test)",
-        "x_train_shape": "np.shape(x_train)",
-        "x_test_shape": "np.shape(x_test)",
-        "consistency": "np.max(np.abs(np.reshape(apply(encoder, np.asarray(x_test_noisy)[:64]), (64, -1))"
-                       " - np.reshape(np.asarray(z_test)[:64], (64, -1))))",
-    },
-    "knn": {
-        "codes_q": "apply(encoder, inp['noisy_q'])",
-        "codes_r": "apply(encoder, inp['noisy_r'])",
-        "knn_accuracy_ae": "float(knn_accuracy_ae)",
-        "knn_accuracy_pca": "float(knn_accuracy_pca)",
-    },
-    "view": {
-        "z_test_2d": "np.asarray(z_test_2d, dtype=np.float64)",
-        "z_test_shape": "np.shape(z_test)",
-    },
-}
+VERSION = "3"
+MODEL_FILES = ("encoder.keras", "autoencoder.keras")
+MODEL_PART = "model"   # the export cell of this part saves the models the later parts are judged on
 
 
-# Every part first records which of its contract names the notebook defines: a part whose
-# answer left a name undefined scores 0 (its other checks could otherwise pass on earlier work).
-for _part in C.PARTS:
-    if _part.id in EXPORTS:
-        EXPORTS[_part.id] = {"defined": f"[n in globals() for n in {list(_part.names)!r}]", **EXPORTS[_part.id]}
+def _defined(names):
+    return lambda v, inp: [n in v for n in names]
+
+
+# What the injected export cells evaluate in the kernel: {part: {name: fn(v, inp)}}. Every part
+# first records which of its contract names the notebook defines: a part whose answer left a
+# name undefined scores 0 (its other checks could otherwise pass on earlier work).
+EXPORTS = {p.id: {"defined": _defined(p.names), **evidence.ANSWERS[p.id]} for p in C.PARTS if p.autograded}
+# The models are saved by the 'model' part's export cell, for the model evaluation (step 2).
+SAVE_MODELS = {"part": MODEL_PART, "names": ("encoder", "autoencoder"), "files": MODEL_FILES}
 
 
 def sizes(smoke: bool) -> tuple[int, int]:
-    """(held-out queries, k-NN reference images).
+    """(held-out probes, k-NN reference images).
 
     The student's own k-NN uses every training code (60,000 in full mode); with 10,000
     references the grader measured 0.930 where the reference solution's notebook said 0.944,
     so the full-mode reference set is 20,000 images, to stay close to the notebook's number.
     """
     return (300, 2000) if smoke else (2000, 20000)
+
+
+MAX_SHIFT = 2.0      # pixels: the secret transformation moves a digit by at most this much
+MAX_ROTATION = 10.0  # degrees
+SCALE_RANGE = (0.9, 1.1)
+
+
+def transform_digits(x: np.ndarray, rng) -> np.ndarray:
+    """Each image moved by its own random affine map (shift, rotation, scale), bilinear, clipped to [0, 1].
+
+    Keeps them digits, but no longer pixel-for-pixel the public MNIST images.
+    """
+    n = len(x)
+    img = np.asarray(x, np.float32).reshape(n, 28, 28)
+    angle = np.deg2rad(rng.uniform(-MAX_ROTATION, MAX_ROTATION, n))
+    scale = rng.uniform(*SCALE_RANGE, n)
+    shift = rng.uniform(-MAX_SHIFT, MAX_SHIFT, (n, 2))
+    rows, cols = np.meshgrid(np.arange(28.0), np.arange(28.0), indexing="ij")
+    c = 13.5
+    out = np.empty_like(img)
+    for i in range(n):
+        cos, sin = np.cos(angle[i]) / scale[i], np.sin(angle[i]) / scale[i]
+        r0, c0 = rows - c - shift[i, 0], cols - c - shift[i, 1]
+        sr, sc = cos * r0 - sin * c0 + c, sin * r0 + cos * c0 + c   # where each output pixel comes from
+        r_lo, c_lo = np.floor(sr).astype(int), np.floor(sc).astype(int)
+        fr, fc = sr - r_lo, sc - c_lo
+        acc = np.zeros((28, 28), np.float32)
+        for dr, wr in ((0, 1 - fr), (1, fr)):
+            for dc, wc in ((0, 1 - fc), (1, fc)):
+                rr, cc = r_lo + dr, c_lo + dc
+                inside = (rr >= 0) & (rr < 28) & (cc >= 0) & (cc < 28)
+                acc += np.where(inside, img[i][np.clip(rr, 0, 27), np.clip(cc, 0, 27)], 0.0) * wr * wc
+        out[i] = acc
+    return np.clip(out, 0.0, 1.0).reshape(x.shape)
 
 
 def make_hidden(rng, smoke, data=None):
@@ -122,64 +108,49 @@ def make_hidden(rng, smoke, data=None):
     perm_test = rng.permutation(len(x_test))
     iq, ia = perm_test[:n_q], perm_test[n_q:n_q + 80]
     ir = rng.choice(len(x_train), size=n_r, replace=False)
-    clean_q = x_test[iq].astype(np.float32)
+    clean_q = transform_digits(x_test[iq], rng)
     noisy_q = metrics.clipped_noise(clean_q, C.NOISE_FACTOR, rng)
     noisy_r = metrics.clipped_noise(x_train[ir].astype(np.float32), C.NOISE_FACTOR, rng)
+    ik = perm_test[n_q + 80:2 * n_q + 80]
+    noisy_k = metrics.clipped_noise(x_test[ik].astype(np.float32), C.NOISE_FACTOR, rng)
     grey = np.full((20, 28, 28, 1), 0.5, np.float32)
-    clean_a = np.concatenate([x_test[ia].astype(np.float32), grey])
+    clean_a = np.concatenate([transform_digits(x_test[ia], rng), grey])
     pca = metrics.PCA(C.LATENT_DIM).fit(noisy_r)
-    codes_q = pca.transform(noisy_q)
-    pca_mse_q = metrics.mse_per_pixel(clean_q, pca.inverse_transform(codes_q))
-    # Expected noise statistics of add_noise on clean_a (the grader's own simulation).
-    sim = np.stack([metrics.clipped_noise(clean_a, C.NOISE_FACTOR, rng) - clean_a for _ in range(4)])
     return {
-        "noisy_q": noisy_q, "clean_q": clean_q, "labels_q": y_test[iq].astype(np.int64),
+        "clean_q": clean_q, "noisy_q": noisy_q, "labels_q": y_test[iq].astype(np.int64),
         "noisy_r": noisy_r, "labels_r": y_train[ir].astype(np.int64),
-        "clean_a": clean_a,
-        "seeds": rng.integers(1, 2**31 - 1, size=2).astype(np.int64),
-        "factor": np.array([C.NOISE_FACTOR], np.float64),
-        "noise_std": np.array([sim.std()]), "noise_mean": np.array([sim.mean()]),
-        "pca_mse_q": np.array([pca_mse_q]), "pca_codes_q": codes_q.astype(np.float32),
+        "noisy_k": noisy_k, "labels_k": y_test[ik].astype(np.int64),
+        "clean_a": clean_a, "seeds": rng.integers(1, 2**31 - 1, size=2).astype(np.int64),
+        "pca_mse_q": np.array([metrics.mse_per_pixel(clean_q, pca.reconstruct(noisy_q))]),
+        "pca_codes_q": pca.transform(noisy_q).astype(np.float32),
         "smoke": np.array([int(bool(smoke))]),
     }
 
 
 def sandbox_inputs(hidden):
-    return {k: hidden[k] for k in ("noisy_q", "noisy_r", "clean_a", "seeds", "factor")}
+    """What enters the student's kernel: images and seeds for ``add_noise`` — never the probes."""
+    return evidence.answer_inputs(hidden["clean_a"], hidden["seeds"])
 
 
-# -- scoring -------------------------------------------------------------------------------------
-
-def _missing(name, errors):
-    err = errors.get(name)
-    return f"an error: {err}" if err else "nothing (the name is not defined)"
+def model_inputs(hidden):
+    """What the model evaluation (step 2) sees: the held-out noisy images, never their targets."""
+    return {"noisy_q": hidden["noisy_q"], "noisy_r": hidden["noisy_r"], "noisy_k": hidden["noisy_k"]}
 
 
-def _tuple(arr):
-    return None if arr is None else tuple(int(v) for v in np.ravel(arr))
+MODEL_EVIDENCE = evidence.MODEL
+MODEL_PARTS = rulebook.MODEL_PARTS   # the parts scored on the model evidence too
 
 
-def _shape_check(label, found, name, expected, errors, hidden=False):
-    arr = found.get(name)
-    if arr is None:
-        return Check(label, False, f"shape {tuple(expected)}", _missing(name, errors), hidden)
-    got = tuple(int(v) for v in np.ravel(arr))
-    return Check(label, got == tuple(expected), f"shape {tuple(expected)}", f"shape {got}", hidden)
-
-
-def _image_outputs(found, errors, name, hidden_data):
-    """Checks shared by every part that looks at the autoencoder's held-out output."""
-    n = len(hidden_data["noisy_q"])
-    arr = found.get(name)
-    if arr is None:
-        return None, [Check("autoencoder output for held-out noisy images", False,
-                            f"shape ({n}, 28, 28, 1)", _missing(name, errors))]
-    ok = arr.size == n * 784 and arr.shape[0] == n
-    return (arr.reshape(n, 784) if ok else None), [Check(
-        "autoencoder output for held-out noisy images", ok, f"shape ({n}, 28, 28, 1)", describe(arr))]
+def references(hidden) -> dict:
+    """The references the rulebook compares the evidence with (kept outside every sandbox)."""
+    return {"clean_a": hidden["clean_a"], "factor": C.NOISE_FACTOR, "factor2": evidence.OTHER_FACTOR,
+            "clean_q": hidden["clean_q"], "noisy_q": hidden["noisy_q"], "labels_q": hidden["labels_q"],
+            "labels_r": hidden["labels_r"], "labels_k": hidden["labels_k"], "pca_mse_q": float(np.ravel(hidden["pca_mse_q"])[0]),
+            "pca_codes_q": hidden["pca_codes_q"]}
 
 
 def score(grade_id, found, errors, hidden):
+    """Step 3: the rulebook's checks of part ``grade_id`` for the evidence ``found`` (both kinds, merged)."""
     names = C.part(grade_id).names
     defined = found.get("defined")
     if defined is not None and np.size(defined) == len(names):
@@ -190,182 +161,9 @@ def score(grade_id, found, errors, hidden):
         why = errors.get("defined")
         return [Check("names this part must define", False, ", ".join(names),
                       f"not defined: {', '.join(missing)}" if not why else f"an error: {why}")]
-    return _score(grade_id, found, errors, hidden)
-
-
-def _score(grade_id, found, errors, hidden):
-    if grade_id not in _SCORERS:
-        raise KeyError(f"no scoring for part {grade_id!r}")
-    t = C.thresholds(smoke=bool(hidden["smoke"][0]))
-    return _SCORERS[grade_id](found, errors, hidden, t, len(hidden["noisy_q"]))
-
-
-def _score_noise(found, errors, hidden, t, n):
-    checks: list[Check] = []
-    clean = hidden["clean_a"]
-    a = found.get("noisy_a")
-    if a is None:
-        return [Check("add_noise on held-out images", False, "an array like its input",
-                      _missing("noisy_a", errors))]
-    shape_ok = a.shape == clean.shape and a.dtype == np.float32
-    checks.append(Check("shape and dtype", shape_ok, f"shape {clean.shape}, float32",
-                        f"shape {a.shape}, {a.dtype}"))
-    if a.shape != clean.shape:
-        return checks + [Check("clipped to [0, 1]", False, "values in [0, 1]", describe(a)),
-                         Check("noise level", False, "", "", hidden=True)]
-    lo, hi = float(a.min()), float(a.max())
-    checks.append(Check("clipped to [0, 1]", lo >= 0 and hi <= 1, "values in [0, 1]",
-                        f"values in [{lo:.3g}, {hi:.3g}]"))
-    diff = a.astype(np.float64) - clean
-    exp_std = float(hidden["noise_std"][0])
-    checks.append(Check("noise level (std of noisy - clean)", abs(diff.std() - exp_std) < 0.1 * exp_std,
-                        f"about {exp_std:.3f} (noise factor {C.NOISE_FACTOR}, clipped)",
-                        f"{diff.std():.3f}"))
-    again = found.get("noisy_a_again")
-    checks.append(Check("same seed, same noise", again is not None and again.shape == a.shape
-                        and bool(np.array_equal(again, a)), "identical arrays for the same seed",
-                        "identical" if again is not None and again.shape == a.shape
-                        and np.array_equal(again, a) else "different arrays"))
-    other = found.get("noisy_a_other")
-    checks.append(Check("other seed, other noise", other is not None and other.shape == a.shape
-                        and not np.array_equal(other, a), "", "", hidden=True))
-    after = found.get("clean_a_after")
-    checks.append(Check("input unchanged", after is not None and bool(np.array_equal(after, clean)), "", "",
-                        hidden=True))
-    xt = found.get("x_test_shape")
-    checks.append(Check("x_test and x_test_noisy shapes", xt is not None and len(np.ravel(xt)) == 4
-                        and tuple(np.ravel(xt))[1:] == (28, 28, 1)
-                        and np.array_equal(found.get("x_test_noisy_shape", np.zeros(0)), xt)
-                        and found.get("x_train_shape") is not None
-                        and np.array_equal(found.get("x_train_noisy_shape", np.zeros(0)),
-                                           found.get("x_train_shape")),
-                        "(N, 28, 28, 1) for x_train, x_test and their noisy versions",
-                        f"x_test {_tuple(xt) if xt is not None else _missing('x_test_shape', errors)}, "
-                        f"x_test_noisy {_tuple(found.get('x_test_noisy_shape'))}, "
-                        f"x_train {_tuple(found.get('x_train_shape'))}, "
-                        f"x_train_noisy {_tuple(found.get('x_train_noisy_shape'))}"))
-    return checks
-
-
-def _score_model(found, errors, hidden, t, n):
-    checks: list[Check] = []
-    z = found.get("codes_q")
-    if z is None:
-        checks.append(Check("encoder codes of held-out images", False, f"shape ({n}, {C.LATENT_DIM})",
-                            _missing("codes_q", errors)))
-    else:
-        checks.append(Check("encoder codes of held-out images", z.shape == (n, C.LATENT_DIM),
-                            f"shape ({n}, {C.LATENT_DIM})", f"shape {z.shape}"))
-    nconv = found.get("n_conv")
-    checks.append(Check("the encoder has a convolution layer", nconv is not None and int(nconv) >= 1,
-                        "at least one Conv layer", "none" if nconv is None else f"{int(nconv)} conv layers"))
-    out, c = _image_outputs(found, errors, "denoised_q", hidden)
-    checks += c
-    if out is None:
-        return checks + [Check("output in [0, 1]", False, "", ""), Check("not collapsed", False, "", "")]
-    lo, hi = float(out.min()), float(out.max())
-    checks.append(Check("output in [0, 1]", lo >= -1e-6 and hi <= 1 + 1e-6, "values in [0, 1]",
-                        f"values in [{lo:.3g}, {hi:.3g}]"))
-    std = float(out.std())
-    checks.append(Check("not collapsed", std >= t["min_output_std"],
-                        f"output std >= {t['min_output_std']} (a constant or all-zero output fails)",
-                        f"std {std:.4f}"))
-    return checks
-
-
-def _score_denoise(found, errors, hidden, t, n):
-    checks: list[Check] = []
-    out, c = _image_outputs(found, errors, "denoised_q", hidden)
-    checks += c
-    mse = metrics.mse_per_pixel(hidden["clean_q"], out) if out is not None else None
-    checks.append(Check("held-out MSE vs clean images", mse is not None and mse <= t["max_denoise_mse"],
-                        f"<= {t['max_denoise_mse']}", "no output" if mse is None else f"{mse:.4f}", weight=2))
-    std = float(out.std()) if out is not None else 0.0
-    checks.append(Check("not collapsed", out is not None and std >= t["min_output_std"],
-                        f"output std >= {t['min_output_std']}", f"std {std:.4f}"))
-    checks.append(_shape_check("x_test_denoised shape", found, "x_test_denoised_shape",
-                               tuple(int(v) for v in np.ravel(found.get("x_test_shape", [])))
-                               or (0,), errors))
-    cons = found.get("consistency")
-    checks.append(Check("x_test_denoised is the autoencoder's output", cons is not None and float(cons) < 1e-3,
-                        "", "", hidden=True))
-    return checks
-
-
-def _score_pca(found, errors, hidden, t, n):
-    checks: list[Check] = []
-    checks.append(_shape_check("pca_test_denoised shape", found, "pca_test_denoised_shape",
-                               tuple(int(v) for v in np.ravel(found.get("x_test_shape", []))) or (0,), errors))
-    out, c = _image_outputs(found, errors, "denoised_q", hidden)
-    pca_mse = float(hidden["pca_mse_q"][0])
-    mse = metrics.mse_per_pixel(hidden["clean_q"], out) if out is not None else None
-    limit = t["max_ae_to_pca_mse"] * pca_mse
-    checks.append(Check("autoencoder beats PCA on held-out images", mse is not None and mse <= limit,
-                        f"AE MSE <= {t['max_ae_to_pca_mse']} x PCA-{C.LATENT_DIM} MSE ({limit:.4f})",
-                        "no output" if mse is None else f"{mse:.4f}", weight=2))
-    pm = found.get("pca_mse")
-    checks.append(Check("pca_mse is a PCA-16 baseline", pm is not None and 0.6 * pca_mse <= float(pm) <= 1.6 *
-                        pca_mse, "", "", hidden=True))
-    return checks
-
-
-def _score_codes(found, errors, hidden, t, n):
-    checks: list[Check] = []
-    xtr, xte = found.get("x_train_shape"), found.get("x_test_shape")
-    ntr = int(np.ravel(xtr)[0]) if xtr is not None and np.size(xtr) else -1
-    nte = int(np.ravel(xte)[0]) if xte is not None and np.size(xte) else -1
-    checks.append(_shape_check("z_train shape", found, "z_train_shape", (ntr, C.LATENT_DIM), errors))
-    checks.append(_shape_check("z_test shape", found, "z_test_shape", (nte, C.LATENT_DIM), errors))
-    z = found.get("codes_q")
-    ok = z is not None and z.shape == (n, C.LATENT_DIM) and bool(np.all(np.isfinite(z)))
-    checks.append(Check("codes of held-out images", ok, f"finite, shape ({n}, {C.LATENT_DIM})",
-                        describe(z) if z is not None else _missing("codes_q", errors)))
-    r2 = metrics.r2_affine(z, hidden["pca_codes_q"]) if ok else None
-    checks.append(Check("codes are not PCA in disguise", r2 is not None and r2 <= t["max_pca_codes_r2"],
-                        f"R² of an affine fit from PCA codes <= {t['max_pca_codes_r2']}",
-                        "no codes" if r2 is None else f"R² {r2:.4f}"))
-    cons = found.get("consistency")
-    checks.append(Check("z_test is the encoder's output", cons is not None and float(cons) < 1e-3, "", "",
-                        hidden=True))
-    return checks
-
-
-def _score_knn(found, errors, hidden, t, n):
-    checks: list[Check] = []
-    zq, zr = found.get("codes_q"), found.get("codes_r")
-    n_r = len(hidden["noisy_r"])
-    acc = None
-    if zq is not None and zr is not None and zq.shape[:1] == (n,) and zr.shape[:1] == (n_r,) \
-            and zq.size == n * zr.size // n_r and np.all(np.isfinite(zq)) and np.all(np.isfinite(zr)):
-        acc = metrics.knn_accuracy(zr, hidden["labels_r"], zq, hidden["labels_q"], C.KNN_K)
-    checks.append(Check(f"k-NN (k={C.KNN_K}) accuracy on the codes of held-out images",
-                        acc is not None and acc >= t["min_knn_accuracy"], f">= {t['min_knn_accuracy']}",
-                        "no usable codes" if acc is None else f"{acc:.3f}", weight=2))
-    for name in ("knn_accuracy_ae", "knn_accuracy_pca"):
-        v = found.get(name)
-        ok = v is not None and np.size(v) == 1 and 0.0 <= float(v) <= 1.0
-        checks.append(Check(f"{name} is an accuracy", ok, "a number in [0, 1]",
-                            f"{float(v):.4g}" if v is not None and np.size(v) == 1 else _missing(name, errors)))
-    v = found.get("knn_accuracy_ae")
-    checks.append(Check("knn_accuracy_ae agrees with the grader's", v is not None and acc is not None
-                        and np.size(v) == 1 and abs(float(v) - acc) <= 0.1, "", "", hidden=True))
-    return checks
-
-
-def _score_view(found, errors, hidden, t, n):
-    checks: list[Check] = []
-    zs = found.get("z_test_shape")
-    nte = int(np.ravel(zs)[0]) if zs is not None and np.size(zs) else -1
-    v = found.get("z_test_2d")
-    ok = v is not None and v.shape == (nte, 2)
-    checks.append(Check("z_test_2d shape", ok, f"shape ({nte}, 2)",
-                        f"shape {v.shape}" if v is not None else _missing("z_test_2d", errors)))
-    checks.append(Check("finite and not constant", ok and bool(np.all(np.isfinite(v))) and float(v.std()) > 0,
-                        "", "", hidden=True))
-    return checks
-
-
-_SCORERS = {"noise": _score_noise, "model": _score_model, "denoise": _score_denoise, "pca": _score_pca, "codes": _score_codes, "knn": _score_knn, "view": _score_view}
+    e = merge_evidence(found, {"errors": errors})
+    t = C.thresholds(smoke=bool(np.ravel(hidden["smoke"])[0]))
+    return rulebook.judge(grade_id, e, references(hidden), t)
 
 
 def bundle_files() -> dict:

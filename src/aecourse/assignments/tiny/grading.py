@@ -8,9 +8,9 @@ NAME = "tiny"
 VERSION = "1"
 
 EXPORTS = {
-    "check_scale": {"scaled": "scale(inp['x'], 3.0)"},
-    "check_normalize": {"normalized": "normalize(inp['v'])"},
-    "check_fit": {"line": "fit_line(inp['lx'], inp['ly'])"},
+    "check_scale": {"scaled": lambda v, inp: v("scale")(inp["x"], 3.0)},
+    "check_normalize": {"normalized": lambda v, inp: v("normalize")(inp["v"])},
+    "check_fit": {"line": lambda v, inp: v("fit_line")(inp["lx"], inp["ly"])},
 }
 
 
