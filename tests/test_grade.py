@@ -113,7 +113,9 @@ def build_submissions(folder: Path, assignment: Path, out: Path, port: int) -> d
                                  "    return (v - np.mean(v)) / np.sqrt(np.mean((v - np.mean(v)) ** 2))")
     nb("noisy_correct", noisy, ("ok", "", full))
     partial = {"scale_answer": S["scale_answer"], "normalize_answer": WRONG_NORMALIZE, "fit_answer": STUB_FIT}
-    partial_pts = {"check_scale": 2, "check_normalize": 1, "check_fit": 0}  # hidden "finite" check passes
+    # a part earns its points only when all its checks pass (the rulebook): the hidden "finite" check passing
+    # alone earns nothing
+    partial_pts = {"check_scale": 2, "check_normalize": 0, "check_fit": 0}
     nb("partial", partial, ("errors", "error in part 2 (check cell check_normalize)", partial_pts))
     tiny.write(tiny.student_notebook(), folder / "blank.ipynb")
     exp["blank"] = ("errors", "NotImplementedError", {"check_scale": 0, "check_normalize": 0, "check_fit": 0})
@@ -428,7 +430,7 @@ def test_no_process_left_behind(batch):
 def test_feedback_and_gradescope_files(batch):
     out = batch["out"]
     fb = (out / "feedback" / "partial.md").read_text()
-    assert "Part 2: `check_normalize` — 1 / 2" in fb
+    assert "Part 2: `check_normalize` — 0 / 2" in fb
     assert "FAIL — normalized: expected shape (50,)" in fb
     assert "PASS — hidden check 1" in fb
     # Hidden checks show pass/fail only: no held-out inputs or targets in any feedback.
@@ -438,9 +440,9 @@ def test_feedback_and_gradescope_files(batch):
     fb = (out / "feedback" / "py_renamed.md").read_text()
     assert "Python script" in fb
     res = json.loads((out / "gradescope" / "partial" / "results.json").read_text())
-    assert res["score"] == 3
+    assert res["score"] == 2
     assert [t["max_score"] for t in res["tests"]] == [2, 2, 1]
-    assert [t["score"] for t in res["tests"]] == [2, 1, 0]
+    assert [t["score"] for t in res["tests"]] == [2, 0, 0]
     assert all(t["visibility"] == "visible" for t in res["tests"])
     for sid in batch["rows"]:
         json.loads((out / "gradescope" / sid / "results.json").read_text())
