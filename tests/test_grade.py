@@ -113,7 +113,9 @@ def build_submissions(folder: Path, assignment: Path, out: Path, port: int) -> d
                                  "    return (v - np.mean(v)) / np.sqrt(np.mean((v - np.mean(v)) ** 2))")
     nb("noisy_correct", noisy, ("ok", "", full))
     partial = {"scale_answer": S["scale_answer"], "normalize_answer": WRONG_NORMALIZE, "fit_answer": STUB_FIT}
-    partial_pts = {"check_scale": 2, "check_normalize": 1, "check_fit": 0}  # hidden "finite" check passes
+    # a part earns its points only when all its checks pass (the rulebook): the hidden "finite" check passing
+    # alone earns nothing
+    partial_pts = {"check_scale": 2, "check_normalize": 0, "check_fit": 0}
     nb("partial", partial, ("errors", "error in part 2 (check cell check_normalize)", partial_pts))
     tiny.write(tiny.student_notebook(), folder / "blank.ipynb")
     exp["blank"] = ("errors", "NotImplementedError", {"check_scale": 0, "check_normalize": 0, "check_fit": 0})
@@ -181,7 +183,8 @@ def build_submissions(folder: Path, assignment: Path, out: Path, port: int) -> d
         {"check_scale": 0, "check_normalize": 0, "check_fit": 0}))
     nb("big_output", {**S, "normalize_answer": "for _ in range(100):\n    print('x' * 10**6)\n"
                                                + S["normalize_answer"]},
-       ("output_limit", "output limit exceeded in part 2 (answer cell normalize_answer)",
+       # (on a heavily loaded machine the per-cell deadline may stop the flood first: either way it stops)
+       (("output_limit", "timeout"), "in part 2 (answer cell normalize_answer)",
         {"check_scale": 2, "check_normalize": 0, "check_fit": 0}))
     nb("fork_bomb", {**S, "normalize_answer": (
         "import os, time, ctypes\nn = 0\nwhile True:\n    try:\n        pid = os.fork()\n    except OSError:\n"
@@ -223,7 +226,7 @@ def allowlist_probe(paths: list[str]) -> str:
     return (f"import os\nassert os.getuid() != 0, 'root'\nseen = []\nfor p in {paths!r}:\n    try:\n"
             "        if os.path.isdir(p):\n            os.listdir(p)\n        else:\n            open(p, 'rb').read(1)\n"
             "        seen.append(p)\n    except OSError:\n        pass\n"
-            "assert not seen, 'readable: %d paths' % len(seen)\n")
+            "assert not seen, 'readable: %s' % seen\n")
 
 
 def build_more(folder, assignment, out, exp, full):
@@ -384,7 +387,7 @@ def test_row(batch, sid):
                     "namespace, no cgroup or no tmpfs work folder)")
     status, reason, points = batch["expected"][sid]
     row = batch["rows"][sid]
-    assert row["status"] == status, row
+    assert row["status"] in ((status,) if isinstance(status, str) else status), row
     assert reason in row["reason"], row
     for part in ("check_scale", "check_normalize", "check_fit"):
         assert float(row[part]) == points.get(part, 0), (part, row)
@@ -427,7 +430,7 @@ def test_no_process_left_behind(batch):
 def test_feedback_and_gradescope_files(batch):
     out = batch["out"]
     fb = (out / "feedback" / "partial.md").read_text()
-    assert "Part 2: `check_normalize` — 1 / 2" in fb
+    assert "Part 2: `check_normalize` — 0 / 2" in fb
     assert "FAIL — normalized: expected shape (50,)" in fb
     assert "PASS — hidden check 1" in fb
     # Hidden checks show pass/fail only: no held-out inputs or targets in any feedback.
@@ -437,9 +440,9 @@ def test_feedback_and_gradescope_files(batch):
     fb = (out / "feedback" / "py_renamed.md").read_text()
     assert "Python script" in fb
     res = json.loads((out / "gradescope" / "partial" / "results.json").read_text())
-    assert res["score"] == 3
+    assert res["score"] == 2
     assert [t["max_score"] for t in res["tests"]] == [2, 2, 1]
-    assert [t["score"] for t in res["tests"]] == [2, 1, 0]
+    assert [t["score"] for t in res["tests"]] == [2, 0, 0]
     assert all(t["visibility"] == "visible" for t in res["tests"])
     for sid in batch["rows"]:
         json.loads((out / "gradescope" / sid / "results.json").read_text())

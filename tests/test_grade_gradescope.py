@@ -54,7 +54,7 @@ def autograder(bundle, tmp_path, notebook) -> dict:
     os.chmod(root / "source" / "run_autograder", 0o755)
     (root / "submission").mkdir()
     (root / "results").mkdir()
-    if isinstance(notebook, dict):  # several files: {name: notebook}
+    if isinstance(notebook, dict) and "cells" not in notebook:  # several files: {name: notebook}
         for name, nb in notebook.items():
             tiny.write(nb, root / "submission" / name)
     elif isinstance(notebook, bytes):

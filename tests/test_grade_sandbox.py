@@ -72,6 +72,15 @@ def mounts_under(path: Path) -> list[str]:
             if line.split()[1].startswith(str(path))]
 
 
+@pytest.fixture(autouse=True)
+def no_mount_left(tmp_path):
+    """Whatever a failing test leaves mounted under its folder is unmounted (the grader's own sweep does this
+    for its next run)."""
+    yield
+    for m in reversed(mounts_under(tmp_path)):
+        subprocess.run(["umount", "-l", m], capture_output=True)
+
+
 def setup(tmp_path: Path, names_answers: dict) -> tuple[Path, Path, Path, dict]:
     assignment = tmp_path / "assignments" / "tiny"
     assignment.mkdir(parents=True)
@@ -200,7 +209,7 @@ def test_allowlist_with_private_venv_and_hidden_file_in_repo_root(tmp_path):
     from test_grade import allowlist_probe
 
     paths = [str(hidden), str(repo / ".git"), str(repo / ".git" / "secret"), str(assignment / "source.ipynb"),
-             str(repo), str(repo / "src"), str(private)]
+             str(repo), str(private)]  # (repo/src holds only the package's mount point: it is on sys.path)
     tiny.write(tiny.with_answers({**S, "scale_answer": S["scale_answer"] + "\n" + allowlist_probe(paths)}),
                subs / "student.ipynb")
     env = dict(os.environ, PYTHONPATH=str(repo / "src"))

@@ -13,7 +13,6 @@ import io
 import json
 import os
 import queue
-import re
 import secrets
 import sys
 import threading

@@ -553,7 +553,7 @@ class Sandbox:
             if ok:
                 self.base_level = level
                 self.mechanisms = self._mechanisms(level)
-                self.level = "+".join([level, *self.mechanisms])
+                self.level = "+".join([level, *self.mechanisms]) if level != LEVEL_NONE else LEVEL_NONE
                 self.reason = "; ".join(notes)
                 return self.level
             notes.append(f"{level}: {why}")
@@ -651,7 +651,7 @@ class Sandbox:
         work.mkdir()
         (base / "root").mkdir()
         uid = gid = None
-        if level != LEVEL_NONE:
+        if self.base_of(level) != LEVEL_NONE:
             os.chmod(base, 0o711)
             uid, gid = ensure_user(slot)
             if "tmpfs" in self.mechanisms and not _mount_tmpfs(work, self.limits.disk_mb, uid, gid):
@@ -754,7 +754,20 @@ class Sandbox:
             else:
                 _umount(work)  # the caller reads only the vault (outside work) afterwards
 
+    @staticmethod
+    def base_of(level: str | None) -> str:
+        """The isolation level of a level string that may name mechanisms too (``user+allowlist+...+cgroup1``)."""
+        level = level or LEVEL_NONE
+        if level.startswith(LEVEL_FULL):
+            return LEVEL_FULL
+        if level.split("+")[0] == LEVEL_USER:
+            return LEVEL_USER
+        return LEVEL_NONE
+
     def _run(self, argv, level, slot, timeout, work, base, extra_env, on_event, cell_timeout, max_output):
+        level = self.base_of(level)
+        if level == LEVEL_NONE and os.geteuid() == 0:
+            raise RuntimeError("refusing to run student code as root (isolation level rlimits)")
         env = self.env(work)
         env.update(extra_env or {})
         r_ev, w_ev = os.pipe()
@@ -867,7 +880,7 @@ class Sandbox:
             nb_path_in_work,
         ]
         extra = {"AECOURSE_GRADE_MAX_OUTPUT": str(lim.max_output), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-        return self.run_argv(argv, self.level and self.base_level, slot, lim.wall_timeout, work=work, base=base,
+        return self.run_argv(argv, self.level, slot, lim.wall_timeout, work=work, base=base,
                              extra_env=extra, on_event=on_event, cell_timeout=lim.cell_timeout,
                              max_output=lim.max_output)
 
