@@ -54,22 +54,11 @@ HINT = ("glue it from the notebook ({glue:text}), write a setting as math or cod
         "constant to tests/prose_allowlist.yml with its source")
 
 # ---------------------------------------------------------------------------------------------
-# PENDING: files that other helpers are still rewriting (issue 10). The prose lint and the
+# PENDING: files still being rewritten (none today). The prose lint and the
 # chapter-figure checks (tests/test_book.py imports this dict) report every offence in them but
-# mark them xfail instead of failing. THE COORDINATOR EMPTIES THIS DICT AT INTEGRATION, once the
-# owners' branches are merged; a file listed here that passes simply passes.
-PENDING: dict[str, str] = {
-    "chapters/03_dense_autoencoder.md": "chap03",
-    "notebooks/03_dense_autoencoder.ipynb": "chap03",
-    "chapters/04_transposed_convolution.md": "chap045",
-    "notebooks/04_transposed_convolution.ipynb": "chap045",
-    "chapters/05_convolutional_autoencoder.md": "chap045",
-    "notebooks/05_convolutional_autoencoder.ipynb": "chap045",
-    "chapters/06_using_autoencoder_codes.md": "chap06",
-    "notebooks/06_using_autoencoder_codes.ipynb": "chap06",
-    "pages/assignment.md": "rulebook",
-    "pages/instructor_guide.md": "rulebook",
-}
+# mark them xfail instead of failing. Keep it empty on main: a file listed here that passes
+# simply passes.
+PENDING: dict[str, str] = {}  # empty: every chapter, notebook and page is finished
 # ---------------------------------------------------------------------------------------------
 
 MASK = "\u2591"  # what non-prose characters become: not a digit, not a space, not a word character

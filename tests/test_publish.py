@@ -277,7 +277,6 @@ def test_a_fork_that_changes_only_repository_points_at_itself(tmp_path):
     assert theme["launch_buttons"]["colab_url"]
 
 
-@pytest.mark.xfail(strict=False, reason="coordinator runs tools/sync_notebooks.py at integration")
 def test_committed_notebooks_are_synced_with_config():
     proc = subprocess.run([sys.executable, str(ROOT / "tools" / "sync_notebooks.py"), "--check"],
                           capture_output=True, text=True, cwd=ROOT)

@@ -209,7 +209,8 @@ class Grader:
         hdir = self.out / ".hidden"
         hdir.mkdir(parents=True, exist_ok=True)
         os.chmod(hdir, 0o700)
-        path = hdir / f"{self.spec.NAME}-{'smoke' if self.smoke else 'full'}.npz"
+        # the spec's VERSION is in the name: a scoring change may change what the hidden data holds
+        path = hdir / f"{self.spec.NAME}-v{getattr(self.spec, 'VERSION', '0')}-{'smoke' if self.smoke else 'full'}.npz"
         if not path.exists():
             rng = np.random.default_rng(secrets.randbits(64))
             data = self.spec.make_hidden(rng, self.smoke)

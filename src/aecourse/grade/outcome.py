@@ -18,7 +18,8 @@ CELL_TIMEOUT = "timeout"
 CELL_KERNEL_DIED = "kernel_died"
 CELL_OUTPUT_LIMIT = "output_limit"
 CELL_MEMORY_LIMIT = "memory_limit"
-FATAL_CELL_OUTCOMES = (CELL_TIMEOUT, CELL_KERNEL_DIED, CELL_OUTPUT_LIMIT, CELL_MEMORY_LIMIT)
+CELL_DISK_LIMIT = "disk_limit"
+FATAL_CELL_OUTCOMES = (CELL_TIMEOUT, CELL_KERNEL_DIED, CELL_OUTPUT_LIMIT, CELL_MEMORY_LIMIT, CELL_DISK_LIMIT)
 
 # Statuses of a submission (the gradebook's status column).
 STATUS_OK = "ok"
@@ -27,6 +28,7 @@ STATUS_TIMEOUT = CELL_TIMEOUT
 STATUS_WALL_TIMEOUT = "wall_timeout"
 STATUS_KERNEL_DIED = CELL_KERNEL_DIED
 STATUS_MEMORY_LIMIT = CELL_MEMORY_LIMIT
+STATUS_DISK_LIMIT = CELL_DISK_LIMIT
 STATUS_OUTPUT_LIMIT = CELL_OUTPUT_LIMIT
 STATUS_INVALID = "invalid_notebook"
 STATUS_REJECTED = "rejected"
@@ -34,7 +36,7 @@ STATUS_RUN_FAILED = "run_failed"
 STATUS_GRADER_ERROR = "grader_error"
 
 _LABELS = {CELL_TIMEOUT: "timeout", CELL_KERNEL_DIED: "kernel died", CELL_OUTPUT_LIMIT: "output limit exceeded",
-           CELL_MEMORY_LIMIT: "memory limit"}
+           CELL_MEMORY_LIMIT: "memory limit", CELL_DISK_LIMIT: "disk limit"}
 _KINDS = {"answer": "answer cell {}", "check": "check cell {}", "export": "the grader's export",
           "other": "a setup cell"}
 
@@ -82,6 +84,8 @@ def _fatal_reason(outcome: str, cell: int, ev: dict, infos: list, limits) -> str
         reason += f": {ev['message']}"
     elif outcome == CELL_MEMORY_LIMIT:
         reason += f" ({limits.memory_mb} MB): {ev.get('message', '')}; the run was stopped there"
+    elif outcome == CELL_DISK_LIMIT:
+        reason += f": {ev.get('message', '')}; the run was stopped there"
     elif outcome == CELL_TIMEOUT:
         reason += f": cell ran longer than {limits.cell_timeout} s"
     return reason

@@ -54,6 +54,8 @@ def feedback_md(r: dict, assignment: str) -> str:
     lines = [f"# Feedback: {r['id']}", "",
              f"Assignment **{assignment}** · total **{_fmt(r['total'])} / {_fmt(r['max'])}** · "
              f"status `{r['status']}`" + (f" — {_md_escape(r['reason'])}" if r["reason"] else ""), ""]
+    if r.get("isolation"):
+        lines += [f"Graded in a sandbox, isolation level `{r['isolation']}`.", ""]
     if r["status"] == "invalid_notebook":
         lines += ["Your file could not be graded: " + _md_escape(r["reason"]) + ".",
                   "Submit the `.ipynb` notebook you worked in (File → Save, then upload that file).", ""]
