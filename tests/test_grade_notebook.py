@@ -16,7 +16,7 @@ from grade_fixtures import tiny  # noqa: E402
 
 from aecourse.grade import notebook as nbm  # noqa: E402
 from aecourse.grade.report import atomic_write, gradebook_csv  # noqa: E402
-from aecourse.grade.spec import Check, export_code, load_export  # noqa: E402
+from aecourse.grade.spec import Check, load_export  # noqa: E402
 
 
 @pytest.mark.parametrize("data, message", [
@@ -61,14 +61,16 @@ def test_assemble_takes_only_answers():
     assert missing == ["fit_answer"]
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert len(code) == len(infos)
-    assert code[1].source.startswith("# disabled-NBVAL_SKIP")
-    assert "raises-exception" not in json.dumps([c.metadata for c in nb.cells])
-    assert code[2].source == tiny.check_source("check_scale")  # pristine check with hidden tests
     kinds = [(i.kind, i.grade_id, i.part) for i in infos]
-    assert kinds == [("other", "setup", 1), ("answer", "scale_answer", 1), ("check", "check_scale", 1),
+    at = {grade_id: n for n, (_, grade_id, _) in enumerate(kinds)}
+    assert code[at["scale_answer"]].source.startswith("# disabled-NBVAL_SKIP")
+    assert "raises-exception" not in json.dumps([c.metadata for c in nb.cells])
+    assert code[at["check_scale"]].source == tiny.check_source("check_scale")  # pristine check with hidden tests
+    assert kinds[0][0] == "other" and code[0].metadata["tags"][0] == "install"  # the release's install cell
+    assert kinds[1:] == [("other", "setup", 1), ("answer", "scale_answer", 1), ("check", "check_scale", 1),
                      ("answer", "normalize_answer", 2), ("export", "check_normalize", 2),
                      ("check", "check_normalize", 2), ("answer", "fit_answer", 3), ("check", "check_fit", 3)]
-    assert "answer cell fit_answer not found" in code[6].source
+    assert "answer cell fit_answer not found" in code[at["fit_answer"]].source
 
 
 def test_duplicate_answer_cells_last_filled_wins():
@@ -125,14 +127,17 @@ def test_odd_files_are_invalid_notebooks(data, message):
 
 
 def test_export_roundtrip_refuses_pickles(tmp_path):
-    inputs = tmp_path / "in.npz"
-    np.savez(inputs, x=np.arange(3.0))
+    # What the injected cell writes is covered end to end by tests/test_grade_shadowing.py; here the
+    # reading side: collected evidence (arrays and "error:NAME" texts) round-trips, pickles never load.
+    from aecourse.assignments import collect
+
     out = tmp_path / "out.npz"
-    code = export_code({"good": "inp['x'] * 2", "bad": "undefined_name", "obj": "[object()]"}, str(inputs), str(out))
-    exec(compile(code, "export", "exec"), {})
+    ev = collect({"good": lambda v, inp: inp["x"] * 2, "bad": lambda v, inp: v.undefined_name,
+                  "obj": lambda v, inp: [object()]}, {}, {"x": np.arange(3.0)})
+    np.savez(out, **ev)
     found, errors = load_export(out)
     assert found["good"].tolist() == [0, 2, 4]
-    assert errors["bad"].startswith("NameError") and "obj" in errors
+    assert errors["bad"].startswith("AttributeError") and errors["obj"].startswith("TypeError: not a numeric array")
     evil = tmp_path / "evil.npz"
     np.savez(evil, a=np.array([object()], dtype=object))
     found, errors = load_export(evil)

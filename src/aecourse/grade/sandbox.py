@@ -633,6 +633,9 @@ class Sandbox:
                     "TF_NUM_INTEROP_THREADS", "TF_CPP_MIN_LOG_LEVEL"):
             if var in os.environ:
                 env[var] = os.environ[var]
+        d = _data_dir()
+        if d:  # the folder is mounted at its real path: a symlinked $AECOURSE_DATA_DIR would not resolve inside
+            env["AECOURSE_DATA_DIR"] = d
         return env
 
     def new_workdir(self, slot: int, level: str) -> tuple[Path, Path]:
