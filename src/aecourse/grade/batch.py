@@ -337,8 +337,13 @@ class Grader:
 
         def handler(signum, frame):
             if self.interrupted:  # the second signal: kill, clean up what is quick, quit
-                self.sandbox.stop_all(wait=False)
-                self.sandbox.release_all()
+                # In a thread, for at most a few seconds: this handler may have interrupted the first
+                # one while it held a sandbox lock. What is left, dies with the grader (PDEATHSIG) and
+                # the next run sweeps it.
+                quick = threading.Thread(target=lambda: (self.sandbox.stop_all(wait=False),
+                                                         self.sandbox.release_all()), daemon=True)
+                quick.start()
+                quick.join(5)
                 os._exit(128 + signum)
             self.interrupted = signum
             print(f"\ngrade: {signal.Signals(signum).name}: stopping the runs in progress; the gradebook will hold "

@@ -718,11 +718,15 @@ class Sandbox:
                 os.close(fd)
         found = Cgroup.parents()
         if found:
+            # A cgroup without a work folder here may belong to another grader with another work
+            # root (its folder is elsewhere): only an empty one is a leftover (the processes of a
+            # killed grader's runs die with it, by PR_SET_PDEATHSIG and the pid namespace).
             live = {Path(b).name for b in self._bases}
             for parent in found[1]:
                 for cg in parent.iterdir() if parent.is_dir() else []:
                     if cg.is_dir() and cg.name.startswith(WORK_PREFIX) and cg.name not in live \
-                            and not (top / cg.name).exists():
+                            and not (top / cg.name).exists() \
+                            and not Cgroup(found[0], [p / cg.name for p in found[1]]).pids():
                         self._remove_cgroup(cg.name)
         return removed
 
