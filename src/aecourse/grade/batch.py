@@ -18,7 +18,7 @@ import sys
 import threading
 import signal
 import traceback
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -382,14 +382,19 @@ class Grader:
             bar = tqdm(total=len(todo), desc="grading", unit="nb", file=sys.stderr, dynamic_ncols=True)
         try:
             with ThreadPoolExecutor(max_workers=max(1, slots.qsize())) as pool:
-                for fut in as_completed([pool.submit(task, item) for item in todo]):
-                    r = fut.result()
-                    if r is None:
-                        continue
-                    results.append(r)
-                    if bar:
-                        bar.set_postfix_str(f"{r['id']}: {r['status']}", refresh=False)
-                        bar.update(1)
+                pending = {pool.submit(task, item) for item in todo}
+                while pending:
+                    # A timed wait: the main thread wakes at least twice a second, so a signal
+                    # handler runs even when the kernel delivered the signal to a worker thread.
+                    done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        r = fut.result()
+                        if r is None:
+                            continue
+                        results.append(r)
+                        if bar:
+                            bar.set_postfix_str(f"{r['id']}: {r['status']}", refresh=False)
+                            bar.update(1)
         finally:
             if bar:
                 bar.close()
