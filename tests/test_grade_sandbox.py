@@ -102,6 +102,12 @@ def start(assignment, subs, out, env, *extra) -> subprocess.Popen:
                              *map(str, extra)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def wait_until_sleeping(proc: subprocess.Popen, mark: str) -> None:
+    """Wait until the sleeper submission's cell runs (its marked process exists) in a live grader."""
+    assert wait_for(lambda: processes(mark) or proc.poll() is not None, 240) and proc.poll() is None, \
+        "the sleeping submission never started"
+
+
 def leftovers(tmp: Path) -> list[str]:
     return [p.name for p in tmp.glob(WORK_PREFIX + "*")]
 
@@ -114,8 +120,7 @@ def test_signal_stops_cleanly_and_writes_the_gradebook(tmp_path, sig, code):
                                                   "c_correct": S})
     proc = start(assignment, subs, out, env)
     try:
-        assert wait_for(lambda: processes(mark) or proc.poll() is not None, 240) and proc.poll() is None, \
-            "the sleeping submission never started"
+        wait_until_sleeping(proc, mark)
         proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=90)
     finally:
@@ -138,8 +143,7 @@ def test_second_signal_quits_at_once(tmp_path):
     assignment, subs, out, env = setup(tmp_path, {"sleeper": {**S, "normalize_answer": sleeper(mark)}})
     proc = start(assignment, subs, out, env)
     try:
-        assert wait_for(lambda: processes(mark) or proc.poll() is not None, 240) and proc.poll() is None, \
-            "the sleeping submission never started"
+        wait_until_sleeping(proc, mark)
         proc.send_signal(signal.SIGTERM)
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
@@ -157,8 +161,7 @@ def test_sigkill_leaves_no_sandbox_and_the_next_run_sweeps(tmp_path):
     assignment, subs, out, env = setup(tmp_path, {"sleeper": {**S, "normalize_answer": sleeper(mark)}})
     proc = start(assignment, subs, out, env)
     try:
-        assert wait_for(lambda: processes(mark) or proc.poll() is not None, 240) and proc.poll() is None, \
-            "the sleeping submission never started"
+        wait_until_sleeping(proc, mark)
         left = leftovers(tmp_path / "tmp")
         assert left
         proc.kill()
