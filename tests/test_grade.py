@@ -451,13 +451,7 @@ def test_feedback_and_gradescope_files(batch):
 
 
 def test_rerun_skips_unchanged_and_regrades_changed(tmp_path):
-    assignment = tmp_path / "tiny"
-    assignment.mkdir()
-    tiny.write(tiny.source_notebook(), assignment / "source.ipynb")
-    subs = tmp_path / "subs"
-    subs.mkdir()
-    tiny.write(tiny.with_answers(S), subs / "a.ipynb")
-    tiny.write(tiny.student_notebook(), subs / "b.ipynb")
+    assignment, subs = tiny.course(tmp_path, {"a": tiny.with_answers(S), "b": tiny.student_notebook()})
     out = tmp_path / "out"
     args = [subs, "--assignment", assignment, "--out", out, "--cell-timeout", 20, "--no-progress"]
     first = run_grader(*args)

@@ -82,13 +82,7 @@ def no_mount_left(tmp_path):
 
 
 def setup(tmp_path: Path, names_answers: dict) -> tuple[Path, Path, Path, dict]:
-    assignment = tmp_path / "assignments" / "tiny"
-    assignment.mkdir(parents=True)
-    tiny.write(tiny.source_notebook(), assignment / "source.ipynb")
-    subs = tmp_path / "subs"
-    subs.mkdir()
-    for name, answers in names_answers.items():
-        tiny.write(tiny.with_answers(answers), subs / f"{name}.ipynb")
+    assignment, subs = tiny.course(tmp_path, {name: tiny.with_answers(a) for name, a in names_answers.items()})
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), TMPDIR=str(tmp))

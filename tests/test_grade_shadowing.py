@@ -72,12 +72,7 @@ def test_export_cell_runs_in_its_own_namespace(tmp_path):
 
 
 def test_shadowed_names_get_full_marks(tmp_path):
-    assignment = tmp_path / "tiny"
-    assignment.mkdir()
-    tiny.write(tiny.source_notebook(), assignment / "source.ipynb")
-    subs = tmp_path / "subs"
-    subs.mkdir()
-    tiny.write(tiny.with_answers(_shadowing_answers()), subs / "shadow.ipynb")
+    assignment, subs = tiny.course(tmp_path, {"shadow": tiny.with_answers(_shadowing_answers())})
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     env.pop("AECOURSE_SMOKE", None)

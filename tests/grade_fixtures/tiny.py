@@ -41,3 +41,18 @@ def check_source(grade_id: str) -> str:
 def write(nb, path):
     nbformat.write(nb, str(path))
     return path
+
+
+def course(base, submissions: dict):
+    """A grading folder under ``base``: the instructor source as ``assignments/tiny`` and one notebook
+    per submission in ``subs/`` (name -> notebook). Returns ``(assignment, subs)``."""
+    from pathlib import Path
+
+    assignment = Path(base) / "assignments" / "tiny"
+    assignment.mkdir(parents=True)
+    write(source_notebook(), assignment / "source.ipynb")
+    subs = Path(base) / "subs"
+    subs.mkdir()
+    for name, nb in submissions.items():
+        write(nb, subs / f"{name}.ipynb")
+    return assignment, subs
