@@ -154,5 +154,5 @@ def test_atomic_write_and_gradebook(tmp_path):
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["f.txt"]
     rows = [{"id": "b", "status": "ok", "reason": "", "total": 1.5, "max": 2, "isolation": "x",
              "parts": [{"grade_id": "p1", "points": 1.5}]}]
-    assert gradebook_csv(rows, ["p1"]) == "id,status,reason,total,max,p1,isolation\nb,ok,,1.5,2,1.5,x\n"
+    assert gradebook_csv(rows, ["p1"]) == "id,file,status,reason,total,max,p1,isolation\nb,,ok,,1.5,2,1.5,x\n"
     assert Check("c", np.bool_(True)).passed is True

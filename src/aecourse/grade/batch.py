@@ -7,9 +7,7 @@ the sandbox); each submission is graded by :func:`aecourse.grade.run.grade`.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 import queue
@@ -256,14 +254,7 @@ class Grader:
 
     def write_gradebook(self, results: list[dict]) -> None:
         ids = [p.grade_id for p in self.layout.parts]
-        text = report.gradebook_csv(results, ids)
-        rows = list(csv.reader(io.StringIO(text)))
-        if rows and "file" not in rows[0]:  # the original file name, next to the id
-            files = {r["id"]: r.get("file", "") for r in results}
-            rows = [rows[0][:1] + ["file"] + rows[0][1:]] + [r[:1] + [files.get(r[0], "")] + r[1:] for r in rows[1:]]
-            buf = io.StringIO()
-            csv.writer(buf, lineterminator="\n").writerows(rows)
-            text = buf.getvalue()
+        text = report.gradebook_csv(results, ids)  # with the original file name next to the id
         report.atomic_write(self.out / "gradebook.csv", text)
 
     # -- the batch ----------------------------------------------------------------------------

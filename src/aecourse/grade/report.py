@@ -38,10 +38,10 @@ def _fmt(x: float) -> str:
 def gradebook_csv(results: list[dict], part_ids: list[str]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["id", "status", "reason", "total", "max", *part_ids, "isolation"])
+    w.writerow(["id", "file", "status", "reason", "total", "max", *part_ids, "isolation"])
     for r in sorted(results, key=lambda r: r["id"]):
         pts = {p["grade_id"]: p["points"] for p in r["parts"]}
-        w.writerow([r["id"], r["status"], r["reason"], _fmt(r["total"]), _fmt(r["max"]),
+        w.writerow([r["id"], r.get("file", ""), r["status"], r["reason"], _fmt(r["total"]), _fmt(r["max"]),
                     *[_fmt(pts.get(g, 0.0)) for g in part_ids], r["isolation"]])
     return buf.getvalue()
 
