@@ -75,16 +75,45 @@ class Browser:
             raise RuntimeError(f"page script failed: {res['exceptionDetails']}")
         return res["result"].get("value")
 
+    # What DevTools says when a script runs while the page is being replaced (a meta refresh,
+    # a redirect, or our own Page.navigate not yet committed): try again, it is not a page error.
+    NAVIGATING = ("navigated or closed", "Cannot find context", "context was destroyed")
+
+    def _evaluate_while_loading(self, expression: str, await_promise: bool = False):
+        try:
+            return True, self.evaluate(expression, await_promise)
+        except RuntimeError as err:
+            if any(s in str(err) for s in self.NAVIGATING):
+                return False, None
+            raise
+
     def open(self, url: str, timeout: float = 30.0) -> None:
+        """Navigate to ``url`` and return once it has loaded and MathJax (if any) has typeset.
+
+        A page that is replaced while loading (the book's index.html redirects by meta refresh)
+        makes DevTools answer "Inspected target navigated or closed"; that is retried, never
+        reported as a page error. A page that does not load in ``timeout`` seconds is an error.
+        """
         self.send("Page.navigate", url=url)
         deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.evaluate("document.readyState") == "complete" and self.evaluate("location.href") == url:
-                break
+        redirecting, state = False, None
+        while True:
+            ok, state = self._evaluate_while_loading(
+                "[document.readyState, location.href, !!document.querySelector('meta[http-equiv=Refresh i]')]")
+            if ok:
+                ready, href, refresh = state
+                if ready == "complete" and href == url and refresh:
+                    redirecting = True          # wait for the page it sends the reader to
+                elif ready == "complete" and (href == url or (redirecting and href != "about:blank")):
+                    # MathJax 3 typesets after load; wait for its promise when it is on the page.
+                    ok, _ = self._evaluate_while_loading(
+                        "(window.MathJax && MathJax.startup && MathJax.startup.promise) "
+                        "? MathJax.startup.promise.then(() => true) : Promise.resolve(false)", await_promise=True)
+                    if ok:
+                        return
+            if time.time() > deadline:
+                raise RuntimeError(f"{url} did not finish loading within {timeout:.0f} s (last state: {state})")
             time.sleep(0.1)
-        # MathJax 3 typesets after load; wait for its promise when it is on the page.
-        self.evaluate("(window.MathJax && MathJax.startup && MathJax.startup.promise) "
-                      "? MathJax.startup.promise.then(() => true) : Promise.resolve(false)", await_promise=True)
 
     def screenshot(self, path: str) -> None:
         data = self.send("Page.captureScreenshot", format="png")["data"]

@@ -198,6 +198,24 @@ def test_browser_figure_check_finds_missing_images_and_figure_links_elsewhere(tm
     assert "#fig-nowhere" in problems[2] and "no figure" in problems[2]
 
 
+def test_browser_follows_a_meta_refresh_and_opens_the_next_page(tmp_path):
+    """The book's index.html redirects by meta refresh; opening it and then the next page must not race
+    (CI once failed with "Inspected target navigated or closed")."""
+    binary = _chromium_or_skip()
+    (tmp_path / "intro.html").write_text("<title>Intro</title><main>intro</main>")
+    (tmp_path / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=intro.html" />')
+    (tmp_path / "next.html").write_text("<title>Next</title><main>next</main>")
+    browser = Browser(binary)
+    try:
+        for _ in range(5):
+            browser.open((tmp_path / "index.html").as_uri())
+            assert page_facts(browser)["title"] == "Intro"
+            browser.open((tmp_path / "next.html").as_uri())
+            assert page_facts(browser)["title"] == "Next"
+    finally:
+        browser.close()
+
+
 def test_pages_in_a_real_browser(built_book):
     binary = _chromium_or_skip()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
