@@ -6,18 +6,23 @@ copied: RandomNormal initialisation, Adam 0.01, batch 256, a GradientTape loop r
 so we (a) time the eager loop for ``EAGER_STEPS`` steps and extrapolate to 20,000, and
 (b) run the *same* loop compiled with ``tf.function`` for 20,000 steps to learn the test MSE
 it reaches (same maths, same seed). The course's dense autoencoder (784-256-64-256-784,
-ReLU, binary cross-entropy, Adam 1e-3, batch 64) then trains, epoch by epoch, until its
-test MSE is at or below that number. Both are timed in this same run; the ratio is the result.
+ReLU, binary cross-entropy, Adam 1e-3, batch 64, 16 steps per execution) then trains until
+its test MSE is at or below that number, checked four times per epoch with the clock stopped
+(only training time counts). Both are timed in this same run; the ratio is the result.
 """
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
-from benchmarks.common import log, timer
+from benchmarks.common import log, target, timer
 
 READER_STEPS = 20_000
 EAGER_STEPS = 1_000
+CHECKS_PER_EPOCH = 4
+GOAL_RATIO = 25
 
 
 def reader_loop(x_train, x_test, steps: int, compiled: bool, seed: int = 0):
@@ -78,16 +83,46 @@ def course_dense(x_train, x_test, target_mse: float, max_epochs: int, seed: int 
     # as in notebook 03: 16 batches per call into the compiled graph, one tensor as input and target
     autoencoder.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", steps_per_execution=16)
     x_train_tensor = keras.ops.convert_to_tensor(x_train)
-    total, mse, epochs = 0.0, float("nan"), 0
-    for epochs in range(1, max_epochs + 1):
-        with timer() as t:
-            autoencoder.fit(x_train_tensor, x_train_tensor, epochs=1, batch_size=64, verbose=0, shuffle=True)
-        total += t()
-        mse = float(np.mean((autoencoder.predict(x_test, verbose=0, batch_size=1000) - x_test) ** 2))
-        log(f"  course dense AE epoch {epochs}: test MSE {mse:.5f} ({total:.1f} s of training)")
-        if mse <= target_mse:
-            break
-    return total, mse, epochs
+    steps_per_epoch = int(np.ceil(len(x_train) / 64))
+    check_every = max(16, steps_per_epoch // CHECKS_PER_EPOCH // 16 * 16)  # a multiple of steps_per_execution
+
+    class UntilReached(keras.callbacks.Callback):
+        """Score the test set every ``check_every`` steps, with the clock stopped; stop once the target is reached."""
+
+        def __init__(self):
+            super().__init__()
+            self.clock, self.training_seconds, self.mse, self.steps, self.epoch = 0.0, 0.0, float("nan"), 0, 0
+            self.checked_at = 0
+
+        def on_train_begin(self, logs=None):
+            self.clock = time.perf_counter()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            # with steps_per_execution=16 this is called every 16 steps, with the last step's index
+            self.steps = self.epoch * steps_per_epoch + batch + 1
+            if self.steps - self.checked_at < check_every:
+                return
+            self.checked_at = self.steps
+            self.training_seconds += time.perf_counter() - self.clock
+            self.mse = float(np.mean((self.model.predict(x_test, verbose=0, batch_size=1000) - x_test) ** 2))
+            if self.mse <= target_mse:
+                self.model.stop_training = True
+            self.clock = time.perf_counter()
+
+        def on_train_end(self, logs=None):
+            if not self.model.stop_training:
+                self.training_seconds += time.perf_counter() - self.clock
+
+    until = UntilReached()
+    autoencoder.fit(x_train_tensor, x_train_tensor, epochs=max_epochs, batch_size=64, verbose=0, shuffle=True,
+                    callbacks=[until])
+    log(f"  course dense AE: test MSE {until.mse:.5f} after {until.steps} steps ({until.training_seconds:.1f} s of training)")
+    if until.mse > target_mse:  # the last check may fall short of the end of training: score the final weights
+        until.mse = float(np.mean((autoencoder.predict(x_test, verbose=0, batch_size=1000) - x_test) ** 2))
+    return until.training_seconds, until.mse, until.steps
 
 
 def run(smoke: bool = False) -> dict:
@@ -105,7 +140,7 @@ def run(smoke: bool = False) -> dict:
     compiled_s, reader_mse = reader_loop(x_train, x_test, reader_steps, compiled=True)
     eager_total = eager_s / eager_steps * reader_steps
     log(f"course dense AE until test MSE <= {reader_mse:.5f}")
-    course_s, course_mse, course_epochs = course_dense(x_train, x_test, reader_mse, max_epochs=3 if smoke else 30)
+    course_s, course_mse, course_steps = course_dense(x_train, x_test, reader_mse, max_epochs=3 if smoke else 30)
     ratio = eager_total / course_s
     rows = [
         {"model": "reader's loop, eager (as copied)", "steps": reader_steps,
@@ -114,17 +149,19 @@ def run(smoke: bool = False) -> dict:
         {"model": "reader's loop, tf.function", "steps": reader_steps,
          "s_per_1000_steps": compiled_s / reader_steps * 1000, "train_seconds": compiled_s,
          "test_mse": reader_mse, "how": "run in full"},
-        {"model": "course dense AE (784-256-64-256-784, BCE)", "steps": course_epochs * int(np.ceil(len(x_train) / 64)),
-         "s_per_1000_steps": course_s / (course_epochs * np.ceil(len(x_train) / 64)) * 1000,
-         "train_seconds": course_s, "test_mse": course_mse, "how": f"{course_epochs} epochs, run in full"},
+        {"model": "course dense AE (784-256-64-256-784, BCE)", "steps": course_steps,
+         "s_per_1000_steps": course_s / course_steps * 1000,
+         "train_seconds": course_s, "test_mse": course_mse,
+         "how": f"run in full; test MSE checked {CHECKS_PER_EPOCH} times per epoch with the clock stopped"},
     ]
+    reached = course_mse <= reader_mse
     return {
         "title": "Training efficiency: time to the reader's test MSE",
         "rows": rows,
         "ratio_eager_over_course": ratio,
         "ratio_eager_over_compiled": eager_s / eager_steps / (compiled_s / reader_steps),
-        "goal": "course dense AE reaches the reader's 20,000-step test MSE in at least 20x less wall time",
-        "met": bool(ratio >= 20 and course_mse <= reader_mse),
-        "verdict": (f"{ratio:.1f}x less wall time" + ("" if ratio >= 20 else f", {100 * (1 - ratio / 20):.0f}% short of 20x")
-                    + ("" if course_mse <= reader_mse else "; the course AE did not reach the reader's MSE")),
+        "course_reached_the_reader_mse": reached,
+        "targets": [target("course dense AE reaches the reader's 20,000-step test MSE, times less wall time than "
+                           "the reader's eager loop" + ("" if reached else " (it did NOT reach that MSE)"),
+                           ratio if reached else 0.0, GOAL_RATIO, better="higher", unit="x")],
     }

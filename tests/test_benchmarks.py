@@ -142,3 +142,17 @@ def test_readers_page_reads_the_committed_build_result():
     text = run.reader_markdown(json.loads(path.read_text()))
     assert "| notebook | full run | peak memory |" in text
     assert "00_getting_started" in text
+
+
+def test_readers_page_shows_the_deep_autoencoder_over_seeds_with_a_label_chapter_3_can_cite():
+    rows = [{"seed": s, "epochs": 40, "train_seconds": t, "val_sse_epoch_40": v, "test_sse": e}
+            for s, t, v, e in ((0, 401.0, 2.9, 2.95), (1, 420.0, 3.0, 3.04), (2, 399.0, 2.8, 2.91))]
+    deep = {"rows": rows, "machine": MACHINE, "recipe": "the recipe", "test_sse_median": 2.95,
+            "test_sse_min": 2.91, "test_sse_max": 3.04, "pca30_sse_this_run": 13.87}
+    text = run.reader_deep_markdown(deep)
+    assert text.startswith("(bench-deep-seeds)=")
+    assert "| 1 | 3.04 | 7 min 00 s |" in text and "Median 2.95, from 2.91 to 3.04" in text
+    assert "3 seeds and the same recipe (the recipe)" in text
+    # results saved before the seeds were kept apart give no section (and no broken table)
+    assert run.reader_deep_markdown({"rows": [{"model": "x", "sse_per_test_image": 3.3}]}) == ""
+    assert run.reader_deep_markdown(None) == ""
