@@ -17,22 +17,27 @@ def _as_2d(x, name: str) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- retrieval
-def nearest_neighbours(queries, database, k: int, chunk: int = 256) -> np.ndarray:
+def nearest_neighbours(queries, database, k: int, chunk: int | None = None) -> np.ndarray:
     """Indices of the ``k`` nearest rows of ``database`` to each query (exact, Euclidean), nearest first.
 
     Uses ``|q - x|^2 = |q|^2 - 2 q.x + |x|^2`` one chunk of queries at a time, so memory stays at
-    ``chunk x len(database)`` distances. Returns an int array of shape ``(len(queries), k)``.
+    ``chunk x len(database)`` distances (and as many indices). By default ``chunk`` keeps that
+    near 4 million distances (16 MB), whatever the size of the database. Returns an int array of
+    shape ``(len(queries), k)``.
     """
     queries, database = _as_2d(queries, "queries"), _as_2d(database, "database")
     if queries.shape[1] != database.shape[1]:
         raise ValueError(f"queries have {queries.shape[1]} values each, the database {database.shape[1]}")
     if not 1 <= k <= len(database):
         raise ValueError(f"k must be between 1 and the database size {len(database)}, got {k}")
+    if chunk is None:
+        chunk = max(1, 2**22 // len(database))
     db_sq = np.einsum("ij,ij->i", database, database)
     out = np.empty((len(queries), k), dtype=np.int64)
     for start in range(0, len(queries), chunk):
-        q = queries[start:start + chunk]
-        d2 = db_sq[None, :] - 2.0 * (q @ database.T)          # |q|^2 is the same for a row: not needed
+        d2 = queries[start:start + chunk] @ database.T        # in place from here: one chunk-sized array
+        d2 *= -2.0
+        d2 += db_sq[None, :]                                  # |q|^2 is the same for a row: not needed
         if k < len(database):
             idx = np.argpartition(d2, k - 1, axis=1)[:, :k]
         else:
