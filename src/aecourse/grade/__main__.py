@@ -47,6 +47,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
+    from . import skip_slow_imports
+
+    skip_slow_imports()
     from ..assignments import ContractError
     from .batch import Grader
 

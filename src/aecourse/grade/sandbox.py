@@ -616,7 +616,9 @@ class Sandbox:
         code = (
             "import os, sys\n"
             "assert os.getuid() != 0 and os.geteuid() != 0, 'running as root'\n"
-            "import aecourse, nbval, nbformat, socket\n"
+            "import aecourse.grade\n"
+            "aecourse.grade.skip_slow_imports()\n"
+            "import nbval, nbformat, socket\n"
             "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); s.close()\n"
             f"for p in {self.hide!r}:\n"
             "    try:\n"
@@ -913,8 +915,8 @@ class Sandbox:
         argv = [
             # -s: the kernel inherits this process's stdout (the sandbox's pipe, counted toward max_output),
             # not a pytest capture file (which would take writes to file descriptor 1 uncounted)
-            sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-p", "nbval.plugin",
-            "-p", "aecourse.grade.nbplugin", "-c", "/dev/null", "--rootdir", str(work), "-o", "addopts=",
+            sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
+            "-p", "aecourse.grade.nbplugin", "-p", "nbval.plugin", "-c", "/dev/null", "--rootdir", str(work), "-o", "addopts=",
             "--nbval-lax", "--nbval-current-env", f"--nbval-cell-timeout={lim.cell_timeout}",
             "--nbval-kernel-startup-timeout=120", f"--junitxml={work / 'junit.xml'}", "-W", "ignore",
             nb_path_in_work,
