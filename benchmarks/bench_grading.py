@@ -10,10 +10,19 @@ reference solution (as a student who solved it would hand in). Measured in one r
   grader's isolation, assembly and scoring are compared with;
 - a second grader run with nothing changed (should do no work);
 - one submission in full mode (the reference solution at full size), unless --smoke.
+
+Where the overhead goes: the grader writes the wall time of each phase (``--timings``), of
+the batch (its process's start-up, the hidden data, the isolation probe, the gradebook) and
+of each submission (work folder and assembly, the sandboxed nbval run split into start-up,
+the notebook's own cells, the injected export cells, copying the exports out and teardown,
+the wait for the model evaluation, scoring, the output files). The phases the plain nbval
+run has too (start-up, the notebook's cells, teardown) are set against its time; the rest
+is the grader's own, and the result names each phase's share of the overhead.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -24,10 +33,17 @@ from pathlib import Path
 import nbformat
 
 from aecourse import nbgrader
-from benchmarks.common import ROOT, log, timer
+from benchmarks.common import ROOT, log, target, timer
 
 ASSIGNMENT = ROOT / "assignments" / "denoising_dimension_reduction"
 N_SUBMISSIONS = 4
+GOAL_OVERHEAD = 1.15  # grader --jobs 1 over plain nbval, at most (issue 14)
+GOAL_JOBS2 = 1.8  # --jobs 1 over --jobs 2, at least
+
+# The phases of one submission's grading (``--timings``) that a plain nbval run has too.
+NBVAL_PHASES = ("startup", "cells", "teardown")
+# Phases that ran beside others (not on the submission's critical path): reported, never summed.
+BESIDE = ("models_overlapped",)
 
 
 def solved_student_notebook():
@@ -35,15 +51,53 @@ def solved_student_notebook():
     return nbgrader.fill(nbformat.read(ASSIGNMENT / "student.ipynb", as_version=4), nbgrader.solutions(source))
 
 
-def grade(subs: Path, out: Path, jobs: int, env: dict) -> tuple[float, str]:
+def grade(subs: Path, out: Path, jobs: int, env: dict, timings: dict | None = None) -> tuple[float, str]:
+    """Run the grader; ``timings`` (a dict) receives its ``--timings`` file, with ``wall`` added."""
+    tfile = out.parent / f"{out.name}-timings.json"
     cmd = [sys.executable, "-m", "aecourse.grade", str(subs), "--assignment", str(ASSIGNMENT), "--out", str(out),
-           "--jobs", str(jobs), "--no-progress"]
+           "--jobs", str(jobs), "--no-progress", "--timings", str(tfile)]
     with timer() as t:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"grader failed ({proc.returncode}): {proc.stderr[-2000:]}")
     gradebook = (out / "gradebook.csv").read_text()
+    if timings is not None and tfile.is_file():
+        timings.update(json.loads(tfile.read_text()), wall=t())
     return t(), gradebook
+
+
+def phase_breakdown(timings: dict, t_nbval: float) -> dict:
+    """Seconds per phase of a ``--jobs 1`` run, summed over its submissions, and where the overhead goes.
+
+    ``grader_start``: the grader's process before and after its batch (interpreter, imports,
+    argument checks), i.e. the wall time its own phases do not cover. The phases nbval has
+    too are compared with nbval's whole time (``nbval_like``): what they take beyond it is the
+    sandbox's part of the notebook run (jail, scrubbed start-up, the kill sweep at its end).
+    """
+    per_sub: dict[str, float] = {}
+    for phases in timings.get("submissions", {}).values():
+        for k, v in phases.items():
+            per_sub[k] = per_sub.get(k, 0.0) + float(v)
+    batch = {k: float(v) for k, v in timings.get("batch", {}).items() if k != "submissions"}
+    covered = sum(batch.values()) + float(timings.get("batch", {}).get("submissions", 0.0))
+    phases = {"grader_start": max(0.0, timings.get("wall", covered) - covered), **batch,
+              **{k: v for k, v in per_sub.items() if k not in BESIDE}}
+    nbval_like = sum(per_sub.get(k, 0.0) for k in NBVAL_PHASES)
+    own = {k: v for k, v in phases.items() if k not in NBVAL_PHASES}
+    own["notebook_run_beyond_nbval"] = nbval_like - t_nbval  # may be negative (noise)
+    overhead = timings.get("wall", covered) - t_nbval
+    return {"phases": {k: round(v, 2) for k, v in phases.items()},
+            "beside": {k: round(per_sub[k], 2) for k in BESIDE if k in per_sub},
+            "overhead_seconds": round(overhead, 2),
+            "overhead_by_phase": {k: round(v, 2) for k, v in sorted(own.items(), key=lambda kv: -kv[1])}}
+
+
+def overhead_text(b: dict) -> str:
+    """One line: the overhead's seconds and the phases it went to, largest first."""
+    parts = [f"{k.replace('_', ' ')} {v:.1f} s" for k, v in b["overhead_by_phase"].items() if abs(v) >= 0.05]
+    beside = "".join(f"; {k.replace('_', ' ')} {v:.1f} s beside the notebook (not on the path)"
+                     for k, v in b["beside"].items())
+    return f"{b['overhead_seconds']:.1f} s over plain nbval: " + ", ".join(parts) + beside
 
 
 def plain_nbval(env: dict) -> float:
@@ -70,13 +124,16 @@ def run(smoke: bool = False) -> dict:
         for i in range(N_SUBMISSIONS):
             nbformat.write(nb, subs / f"student{i + 1}.ipynb")
         log(f"grading {N_SUBMISSIONS} submissions, --jobs 1 (smoke mode)")
-        t1, book1 = grade(subs, tmp / "out1", 1, env_smoke)
+        timings1: dict = {}
+        t1, book1 = grade(subs, tmp / "out1", 1, env_smoke, timings1)
         log(f"  {t1:.1f} s; again with --jobs 2")
         t2, _ = grade(subs, tmp / "out2", 2, env_smoke)
         log(f"  {t2:.1f} s; plain nbval x{N_SUBMISSIONS}")
         t_nbval = sum(plain_nbval(env_smoke) for _ in range(N_SUBMISSIONS))
         log(f"  {t_nbval:.1f} s; grader again with nothing changed")
         t_again, _ = grade(subs, tmp / "out1", 1, env_smoke)
+        breakdown = phase_breakdown(timings1, t_nbval)
+        log("  where the overhead of --jobs 1 goes: " + overhead_text(breakdown))
         full_done = "ok" in book1
         rows = [
             {"run": f"grader --jobs 1, {N_SUBMISSIONS} submissions (smoke)", "seconds": t1,
@@ -87,6 +144,8 @@ def run(smoke: bool = False) -> dict:
              "seconds_per_submission": t_nbval / N_SUBMISSIONS},
             {"run": "grader again, nothing changed", "seconds": t_again, "seconds_per_submission": t_again / N_SUBMISSIONS},
         ]
+        rows += [{"run": f"  phase of --jobs 1: {k.replace('_', ' ')}", "seconds": v,
+                  "seconds_per_submission": v / N_SUBMISSIONS} for k, v in breakdown["phases"].items()]
         result = {"overhead_vs_nbval": t1 / t_nbval, "jobs2_speedup": t1 / t2}
         if not smoke:
             one = tmp / "one"
@@ -102,10 +161,14 @@ def run(smoke: bool = False) -> dict:
             "rows": rows,
             **result,
             "all_graded_ok": full_done,
-            "goal": "grader at most 1.2x plain nbval; --jobs 2 at least 1.7x faster than --jobs 1",
-            "met": bool(result["overhead_vs_nbval"] <= 1.2 and result["jobs2_speedup"] >= 1.7),
-            "verdict": f"overhead {result['overhead_vs_nbval']:.2f}x (goal <= 1.2x), "
-                       f"--jobs 2 speed-up {result['jobs2_speedup']:.2f}x (goal >= 1.7x)",
+            "overhead_breakdown": overhead_text(breakdown),
+            "phases_jobs1": breakdown,
+            "targets": [
+                target("grader --jobs 1 over plain nbval on the same notebooks", result["overhead_vs_nbval"],
+                       GOAL_OVERHEAD, unit="x"),
+                target("--jobs 2 speed-up over --jobs 1", result["jobs2_speedup"], GOAL_JOBS2, better="higher",
+                       unit="x"),
+            ],
         }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -465,8 +465,15 @@ def test_rerun_skips_unchanged_and_regrades_changed(tmp_path):
     assert "graded 1, unchanged 1" in third.stdout
     rows = {r["id"]: r for r in csv.DictReader(open(out / "gradebook.csv"))}
     assert rows["b"]["total"] == "5" and rows["b"]["status"] == "ok"
-    forced = run_grader(*args, "--force")
+    forced = run_grader(*args, "--force", "--timings", tmp_path / "timings.json")
     assert "graded 2, unchanged 0" in forced.stdout
+    # --timings: the batch's phases and each graded submission's, in seconds (the benchmark's breakdown)
+    timings = json.loads((tmp_path / "timings.json").read_text())
+    assert {"hidden_data", "probe", "submissions", "gradebook"} <= set(timings["batch"])
+    assert set(timings["submissions"]) == {"a", "b"}
+    for phases in timings["submissions"].values():
+        assert {"workdir", "startup", "cells", "exports", "teardown", "scoring", "outputs"} <= set(phases)
+        assert all(v >= 0 for v in phases.values())
 
 
 def test_wall_clock_cap(tmp_path):

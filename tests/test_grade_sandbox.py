@@ -28,6 +28,7 @@ from grade_fixtures import tiny  # noqa: E402
 
 from aecourse.grade import batch as batch_mod  # noqa: E402
 from aecourse.grade.sandbox import WORK_PREFIX, Cgroup, Limits, Sandbox, Slots  # noqa: E402
+from aecourse.grade.sandbox import ROLE_EVAL, THREAD_VARS, ensure_user, threads_per_job  # noqa: E402
 
 S = tiny.solved()
 
@@ -283,3 +284,27 @@ def test_gradescope_folder_with_several_notebooks_picks_by_name(tmp_path):
     (folder / "scratch.ipynb").unlink()
     path, problem = batch_mod._folder_notebook(folder, "tiny", ["scale_answer"])
     assert path == folder / "homework.ipynb", problem  # the only one holding the assignment's answer cells
+
+
+@needs_root_ns
+def test_models_are_evaluated_by_another_user_than_the_kernels():
+    """The model evaluation runs beside the student's kernel: as the slot's other user, never the kernel's."""
+    for slot in (0, 1):
+        kernel, evaluator = ensure_user(slot), ensure_user(slot, ROLE_EVAL)
+        assert kernel[0] != evaluator[0] and kernel[1] != evaluator[1]
+        assert 0 not in (*kernel, *evaluator)
+    assert ensure_user(0, ROLE_EVAL) != ensure_user(1, ROLE_EVAL)
+
+
+def test_threads_shared_out_between_jobs(tmp_path, monkeypatch):
+    for var in THREAD_VARS:
+        monkeypatch.delenv(var, raising=False)
+    assert threads_per_job(1) is None
+    cores = len(os.sched_getaffinity(0))
+    assert threads_per_job(2) == max(1, cores // 2)
+    sb = Sandbox(Limits(), [])
+    assert not set(THREAD_VARS) & set(sb.env(tmp_path))  # one job: the libraries' own default
+    sb.threads = 1
+    assert all(sb.env(tmp_path)[v] == "1" for v in THREAD_VARS)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the instructor's setting wins
+    assert sb.env(tmp_path)["OMP_NUM_THREADS"] == "3"

@@ -40,11 +40,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--hide", action="append", default=[], help="another path the sandbox must not see")
     p.add_argument("--gradescope-bundle", action="store_true", help="also write OUT/autograder.zip for Gradescope")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--timings", metavar="FILE",
+                   help="write the wall time of each phase (the batch's and each submission's) to FILE as JSON")
     return p
 
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
+    from . import skip_slow_imports
+
+    skip_slow_imports()
     from ..assignments import ContractError
     from .batch import Grader
 
@@ -68,6 +73,12 @@ def main(argv=None) -> int:
     except (RuntimeError, ContractError) as e:  # e.g. --isolation full where it cannot work; no contract
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.timings:
+        import json
+
+        Path(args.timings).write_text(json.dumps(
+            {"batch": {k: round(v, 3) for k, v in g.timings.items()}, "jobs": g.jobs,
+             "submissions": g.phases}, indent=1) + "\n")
     counts = Counter(r["status"] for r in results)
     s = g.summary
     print(f"graded {s['graded']}, unchanged {s['skipped']}; isolation: {s['level'] or 'not needed'}"

@@ -15,6 +15,7 @@ import secrets
 import sys
 import threading
 import signal
+import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ import numpy as np
 from .. import assign
 from . import notebook as nbmod
 from . import outcome, report, run
-from .sandbox import Limits, Sandbox, Slots, file_digest
+from .sandbox import Limits, Sandbox, Slots, file_digest, threads_per_job
 from .spec import load_spec
 
 STATE_VERSION = "1"
@@ -168,6 +169,9 @@ class Grader:
     def __init__(self, assignment: Path, out: Path, limits: Limits | None = None, jobs: int = 1,
                  force: bool = False, isolation: str = "auto", hidden_file: Path | None = None,
                  progress: bool = True, extra_hide: list[str] | None = None, workroot: str | None = None):
+        t0 = time.monotonic()
+        self.timings: dict[str, float] = {}  # wall seconds of the batch's own phases (the benchmark reports them)
+        self.phases: dict[str, dict] = {}  # those of each submission graded in this run
         self.assignment = Path(assignment).resolve()
         self.out = Path(out).resolve()
         self.source_path = self.assignment / assign.SOURCE_NAME
@@ -187,7 +191,10 @@ class Grader:
         self.progress = progress
         self.smoke = _smoke()
         self.hidden_file = Path(hidden_file).resolve() if hidden_file else None
+        self.timings["load"] = time.monotonic() - t0
+        t1 = time.monotonic()
         self.hidden = self._hidden()
+        self.timings["hidden_data"] = time.monotonic() - t1
         hide = [str(self.assignment), str(self.out)]
         if self.assignment.parent.name == "assignments":
             hide.append(str(self.assignment.parent))
@@ -195,7 +202,9 @@ class Grader:
             hide.append(str(self.hidden_file))  # the file itself, not its folder
         self.extra_hide = list(extra_hide or [])
         self.sandbox = Sandbox(self.limits, hide + self.extra_hide, isolation=isolation, workroot=workroot)
+        t1 = time.monotonic()
         self.fingerprint = self._fingerprint()
+        self.timings["fingerprint"] = time.monotonic() - t1
         self.interrupted = 0  # the signal that stopped the batch
         self.summary = {}
 
@@ -280,11 +289,16 @@ class Grader:
         if self.sandbox.stopping:
             return None
         r["file"] = e.file
+        t0 = time.monotonic()
         with lock or threading.Lock():
             self.write_outputs(r)
+        if isinstance(r.get("phases"), dict):
+            r["phases"]["outputs"] = round(time.monotonic() - t0, 3)
+            self.phases[r["id"]] = r["phases"]
         return r
 
     def grade_folder(self, submissions: Path) -> list[dict]:
+        t0 = time.monotonic()
         submissions = Path(submissions).resolve()
         self.out.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
@@ -302,19 +316,27 @@ class Grader:
                 todo.append(e)
         skipped = len(results)
         need_run = [e for e in todo if e.path is not None]
+        self.sandbox.threads = threads_per_job(min(self.jobs, len(need_run)))
         held = Slots(min(self.jobs, max(1, len(need_run)))) if todo else None
         restore = self._install_signals()
+        self.timings["find"] = time.monotonic() - t0
         try:
+            t1 = time.monotonic()
             if need_run:
                 # The isolation level is not in the fingerprint: points do not depend on it.
                 self.sandbox.probe(held.numbers()[0])
+            self.timings["probe"] = time.monotonic() - t1
+            t1 = time.monotonic()
             self._run_batch(todo, results, held.numbers() if held else [])
+            self.timings["submissions"] = time.monotonic() - t1
         finally:
             restore()
             if held:
                 held.release()
             self.sandbox.release_all()
+        t1 = time.monotonic()
         self.write_gradebook(results)
+        self.timings["gradebook"] = time.monotonic() - t1
         graded = len(results) - skipped
         self.summary = {"graded": graded, "skipped": skipped, "level": self.sandbox.level,
                         "level_notes": self.sandbox.reason, "interrupted": self.interrupted,

@@ -125,6 +125,9 @@ def run(root: Path) -> int:
     try:
         cfg = json.loads((source / "grade.json").read_text())
         os.environ["AECOURSE_SMOKE"] = "1" if cfg.get("smoke") else "0"
+        from . import skip_slow_imports
+
+        skip_slow_imports()
         from .batch import Grader
         from .sandbox import Limits
 

@@ -17,6 +17,10 @@ import re
 import time
 from queue import Empty
 
+from . import skip_slow_imports
+
+skip_slow_imports()  # imported before nbval (-p order in sandbox.run_notebook): before nbformat
+
 _FD = None
 _MAX_OUTPUT = 0
 _state = {"bytes": 0, "cell": None, "error": None}

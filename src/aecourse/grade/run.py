@@ -13,6 +13,7 @@ import os
 import shutil
 import stat
 import sys
+import threading
 import time
 import traceback
 import zipfile
@@ -25,7 +26,7 @@ import numpy as np
 from ..assignments import passed
 from . import modeleval, outcome, report
 from . import notebook as nbmod
-from .sandbox import LEVEL_NONE, ensure_user
+from .sandbox import LEVEL_NONE, ROLE_EVAL, ensure_user
 from .spec import Check, export_code, load_export, with_model_evidence
 
 NOTEBOOK_NAME = "submission.ipynb"
@@ -82,11 +83,35 @@ def grade(g, sid: str, path: Path | None, problem: str, slot: int) -> dict:
     if not answers:
         notes.append("no answer cells (nbgrader grade_id metadata) were found; was the student notebook "
                      "copied into a new one?")
+    clock = Phases(t0)
     base, work = g.sandbox.new_workdir(slot, g.sandbox.level)
+    clock.lap("workdir")
     try:
-        return _run_and_score(g, sid, answers, notes, sub_hash, base, work, slot, t0)
+        r = _run_and_score(g, sid, answers, notes, sub_hash, base, work, slot, t0, clock)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+    clock.lap("cleanup")
+    r["phases"] = clock.seconds()
+    return r
+
+
+class Phases:
+    """Wall time of each phase of one submission's grading (seconds, for the benchmark's breakdown)."""
+
+    def __init__(self, t0: float):
+        self.last = t0
+        self.laps: dict[str, float] = {}
+
+    def add(self, name: str, seconds: float) -> None:
+        self.laps[name] = self.laps.get(name, 0.0) + seconds
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.add(name, now - self.last)
+        self.last = now
+
+    def seconds(self) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in self.laps.items()}
 
 
 def _prepare(g, answers: dict, work: Path, slot: int):
@@ -105,7 +130,7 @@ def _prepare(g, answers: dict, work: Path, slot: int):
     return gdir, infos, missing
 
 
-def _run(g, work: Path, base: Path, slot: int, gdir: Path, infos: list):
+def _run(g, work: Path, base: Path, slot: int, gdir: Path, infos: list, clock: "Phases | None" = None):
     """Run the assembled notebook; take each export out of the sandbox the moment its cell has passed.
 
     The exports go into a root-only folder (the vault), so that later student code cannot replace them.
@@ -115,8 +140,17 @@ def _run(g, work: Path, base: Path, slot: int, gdir: Path, infos: list):
     export_cells = {i: info.grade_id for i, info in enumerate(infos) if info.kind == "export"}
 
     save = getattr(g.spec, "SAVE_MODELS", None)
+    seen = {"first": None, "last": None, "exports": 0.0, "copy": 0.0}
+    early = EarlyEvaluation(g, vault, slot)
 
     def on_event(ev):
+        now = time.monotonic()
+        if ev.get("event") == "start" and seen["first"] is None:
+            seen["first"] = now
+        if ev.get("event") == "end":
+            seen["last"] = now
+            if ev.get("cell") in export_cells and isinstance(ev.get("duration"), (int, float)):
+                seen["exports"] += float(ev["duration"])
         if ev.get("event") == "end" and ev.get("outcome") == outcome.CELL_PASSED and ev.get("cell") in export_cells:
             gid = export_cells[ev["cell"]]
             copy_nofollow(gdir / f"export-{gid}.npz", vault / f"{gid}.npz")
@@ -124,17 +158,92 @@ def _run(g, work: Path, base: Path, slot: int, gdir: Path, infos: list):
                 for file in save["files"]:
                     if (gdir / file).is_file():
                         copy_nofollow(gdir / file, vault / file)
+                early.start()
+            seen["copy"] += time.monotonic() - now
 
-    return g.sandbox.run_notebook(NOTEBOOK_NAME, work, base, slot, on_event=on_event), vault
+    t0 = time.monotonic()
+    try:
+        res = g.sandbox.run_notebook(NOTEBOOK_NAME, work, base, slot, on_event=on_event)
+    except BaseException:
+        early.join()
+        raise
+    if clock is not None:
+        # start-up: sandbox, pytest, nbval and the kernel until the first cell; cells: the notebook's
+        # own cells (the injected export cells, timed by nbval, and copying their files out, apart);
+        # teardown: from the last cell to the sandbox's end (kernel shutdown, killing, cgroup removal)
+        end = time.monotonic()
+        first = seen["first"] or end
+        last = seen["last"] or first
+        clock.add("startup", first - t0)
+        clock.add("cells", max(0.0, last - first - seen["exports"] - seen["copy"]))
+        clock.add("exports", seen["exports"])
+        clock.add("copy_out", seen["copy"])
+        clock.add("teardown", end - last)
+        clock.last = end
+    return res, vault, early
 
 
-def _run_and_score(g, sid, answers, notes, sub_hash, base, work, slot, t0) -> dict:
+class EarlyEvaluation:
+    """The saved models evaluated while the notebook's later cells still run (:func:`evaluate_models`).
+
+    It starts the moment the part that saves the models has passed and its files are in the
+    vault: the evaluation runs as the slot's evaluation user (``ROLE_EVAL``), in its own sandbox,
+    from the vault's copies, so the student's kernel, still running as the slot's other user,
+    can neither reach it nor change what it reads. Not at the ``rlimits`` level (no users:
+    there the evaluation waits for the notebook's end, as everything else).
+    """
+
+    def __init__(self, g, vault: Path, slot: int):
+        self.g, self.vault, self.slot = g, vault, slot
+        self.thread = None
+        self.outcome: dict = {}
+        self.seconds = 0.0
+
+    def start(self) -> None:
+        save = getattr(self.g.spec, "SAVE_MODELS", None)
+        if (self.thread is not None or not save or not hasattr(self.g.spec, "MODEL_EVIDENCE")
+                or self.g.sandbox.base_of(self.g.sandbox.level) == LEVEL_NONE
+                or not all((self.vault / f).is_file() for f in save["files"])):
+            return
+
+        def work():
+            t0 = time.monotonic()
+            try:
+                self.outcome["value"] = evaluate_models(self.g, self.vault, self.slot)
+            except BaseException as e:  # noqa: BLE001 - raised again in the grading thread
+                self.outcome["error"] = e
+            self.seconds = time.monotonic() - t0
+
+        self.thread = threading.Thread(target=work, name=f"models-{self.slot}", daemon=True)
+        self.thread.start()
+
+    def join(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+
+    def result(self):
+        """The evaluation's result; when it never started (the models were not saved), the evaluation now."""
+        if self.thread is None:
+            return evaluate_models(self.g, self.vault, self.slot)
+        self.join()
+        if "error" in self.outcome:
+            raise self.outcome["error"]
+        return self.outcome["value"]
+
+
+def _run_and_score(g, sid, answers, notes, sub_hash, base, work, slot, t0, clock=None) -> dict:
+    clock = clock or Phases(t0)
     gdir, infos, missing = _prepare(g, answers, work, slot)
-    res, vault = _run(g, work, base, slot, gdir, infos)
+    clock.lap("prepare")
+    res, vault, early = _run(g, work, base, slot, gdir, infos, clock)
     events = outcome.Events.of(res.events)
     status, reason = outcome.classify(events, infos, g.limits, res.killed_wall, res.exit_code, res.log_tail)
-    model_ev = evaluate_models(g, vault, slot)
+    model_ev = early.result()
+    clock.lap("models")  # the wait for the model evaluation after the notebook (all of it, when not early)
+    if early.thread is not None:
+        clock.add("models_overlapped", early.seconds)  # its whole time, most of it beside the notebook
     parts = [score_part(g, sid, p, infos, missing, events, vault, model_ev) for p in g.layout.parts]
+    clock.lap("scoring")
     r = result(g, sid, status, reason, parts, sub_hash, time.monotonic() - t0, notes)
     r["cells"] = {str(c): {"kind": infos[c].kind if c < len(infos) else "?", "outcome": e["outcome"],
                            "message": e.get("message", ""), "duration": e.get("duration")}
@@ -158,13 +267,13 @@ def evaluate_models(g, vault: Path, slot: int) -> tuple[dict, dict] | None:
     names = list(g.spec.MODEL_EVIDENCE)
     if not all((vault / f).is_file() for f in save["files"]):
         return {}, {n: "the models were not saved (the 'model' part's cells did not run to the end)" for n in names}
-    base, work = g.sandbox.new_workdir(slot, g.sandbox.level)
+    base, work = g.sandbox.new_workdir(slot, g.sandbox.level, ROLE_EVAL)
     try:
         np.savez(work / modeleval.INPUTS, **g.spec.model_inputs(g.hidden))
         for f in save["files"]:
             shutil.copyfile(vault / f, work / f)
         if g.sandbox.level != LEVEL_NONE:
-            uid, gid = ensure_user(slot)
+            uid, gid = ensure_user(slot, ROLE_EVAL)
             for p in [work / modeleval.INPUTS, *(work / f for f in save["files"])]:
                 os.chown(p, uid, gid)
         argv = [sys.executable, "-m", "aecourse.grade.modeleval", g.spec.__name__, str(work)]
@@ -175,7 +284,7 @@ def evaluate_models(g, vault: Path, slot: int) -> tuple[dict, dict] | None:
                 copy_nofollow(work / modeleval.OUTPUT, out)
 
         res = g.sandbox.run_argv(argv, g.sandbox.level, slot, min(600.0, float(g.limits.wall_timeout)), work=work,
-                                 base=base, on_event=on_event)
+                                 base=base, on_event=on_event, role=ROLE_EVAL)
         if not out.is_file():
             why = "timed out" if res.killed_wall else f"exit code {res.exit_code}"
             print(f"grade: model evaluation failed ({why}):\n{res.log_tail[-2000:]}", file=sys.stderr)

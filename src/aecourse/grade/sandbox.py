@@ -126,13 +126,22 @@ class Slots:
 _USERADD_LOCK = threading.Lock()
 
 
-def _user_name(slot: int) -> str:
-    return USER if slot == 0 else f"{USER}-{slot}"
+ROLE_EVAL = "eval"  # the user that evaluates a slot's saved models (never runs student code)
 
 
-def ensure_user(slot: int) -> tuple[int, int]:
-    """Create (once) the unprivileged grader user for a job slot; return (uid, gid)."""
-    name = _user_name(slot)
+def _user_name(slot: int, role: str = "") -> str:
+    base = f"{USER}-{role}" if role else USER
+    return base if slot == 0 else f"{base}-{slot}"
+
+
+def ensure_user(slot: int, role: str = "") -> tuple[int, int]:
+    """Create (once) the unprivileged grader user for a job slot; return (uid, gid).
+
+    ``role`` ``"eval"``: the slot's second user, which evaluates saved models while the
+    student's kernel (the slot's first user) may still run: another user, so that kernel can
+    neither signal, trace nor read it, nor starve it of processes (``RLIMIT_NPROC``).
+    """
+    name = _user_name(slot, role)
     with _USERADD_LOCK:
         for attempt in range(10):
             try:
@@ -506,6 +515,25 @@ def _chown_tree(top: Path, uid: int, gid: int) -> None:
 
 
 # --------------------------------------------------------------------------- the sandbox
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+               "TF_NUM_INTEROP_THREADS")
+
+
+def threads_per_job(jobs: int) -> int | None:
+    """CPU threads for each of ``jobs`` runs at once: the cores shared out (None for one job: all of them).
+
+    Two runs whose TensorFlow and BLAS each start a thread per core oversubscribe the cores;
+    their threads then wait for each other and a batch gains less from ``--jobs``.
+    """
+    if jobs <= 1:
+        return None
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, cores // jobs)
+
+
 class Sandbox:
     """Chooses the isolation level once, then runs submissions."""
 
@@ -522,6 +550,9 @@ class Sandbox:
         self._lock = threading.Lock()
         self._running: dict[int, tuple] = {}  # pid -> (proc, cgroup)
         self._bases: dict[str, tuple] = {}  # base path -> (lock fd, slot)
+        # CPU threads of one run's math libraries (TensorFlow, OpenMP, BLAS); None: theirs (all cores).
+        # The batch sets it when several runs share the cores (--jobs), unless the instructor set them.
+        self.threads: int | None = None
 
     # -- choosing the level ---------------------------------------------------------------
     def probe(self, slot: int | None = None) -> str:
@@ -585,7 +616,9 @@ class Sandbox:
         code = (
             "import os, sys\n"
             "assert os.getuid() != 0 and os.geteuid() != 0, 'running as root'\n"
-            "import aecourse, nbval, nbformat, socket\n"
+            "import aecourse.grade\n"
+            "aecourse.grade.skip_slow_imports()\n"
+            "import nbval, nbformat, socket\n"
             "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); s.close()\n"
             f"for p in {self.hide!r}:\n"
             "    try:\n"
@@ -629,8 +662,10 @@ class Sandbox:
             "KERAS_HOME": str(work / ".keras"),
             "AECOURSE_NO_DOWNLOAD": "1",
         }
-        for var in ("AECOURSE_SMOKE", "AECOURSE_DATA_DIR", "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-                    "TF_NUM_INTEROP_THREADS", "TF_CPP_MIN_LOG_LEVEL"):
+        if self.threads:
+            for var in THREAD_VARS:
+                env[var] = str(self.threads)
+        for var in ("AECOURSE_SMOKE", "AECOURSE_DATA_DIR", *THREAD_VARS, "TF_CPP_MIN_LOG_LEVEL"):
             if var in os.environ:
                 env[var] = os.environ[var]
         d = _data_dir()
@@ -638,7 +673,7 @@ class Sandbox:
             env["AECOURSE_DATA_DIR"] = d
         return env
 
-    def new_workdir(self, slot: int, level: str) -> tuple[Path, Path]:
+    def new_workdir(self, slot: int, level: str, role: str = "") -> tuple[Path, Path]:
         """A fresh private folder (root-only) holding the sandbox's working folder ``work``.
 
         ``base/lock`` is held (flock) while the run lives, so that a later grader can tell a
@@ -656,7 +691,7 @@ class Sandbox:
         uid = gid = None
         if self.base_of(level) != LEVEL_NONE:
             os.chmod(base, 0o711)
-            uid, gid = ensure_user(slot)
+            uid, gid = ensure_user(slot, role)
             if "tmpfs" in self.mechanisms and not _mount_tmpfs(work, self.limits.disk_mb, uid, gid):
                 raise RuntimeError(f"cannot mount the work folder's tmpfs: {os.strerror(ctypes.get_errno())}")
         (work / "tmp").mkdir(exist_ok=True)
@@ -748,13 +783,13 @@ class Sandbox:
 
     def run_argv(self, argv, level: str, slot: int, timeout: float, work: Path | None = None,
                  base: Path | None = None, extra_env: dict | None = None, on_event=None,
-                 cell_timeout: float | None = None, max_output: int = 0) -> RunResult:
+                 cell_timeout: float | None = None, max_output: int = 0, role: str = "") -> RunResult:
         own_dir = work is None
         if own_dir:
-            base, work = self.new_workdir(slot, level)
+            base, work = self.new_workdir(slot, level, role)
         try:
             return self._run(argv, level, slot, timeout, work, base, extra_env, on_event, cell_timeout,
-                             max_output)
+                             max_output, role)
         finally:
             if own_dir:
                 self.release(base)
@@ -771,7 +806,7 @@ class Sandbox:
             return LEVEL_USER
         return LEVEL_NONE
 
-    def _run(self, argv, level, slot, timeout, work, base, extra_env, on_event, cell_timeout, max_output):
+    def _run(self, argv, level, slot, timeout, work, base, extra_env, on_event, cell_timeout, max_output, role=""):
         level = self.base_of(level)
         if level == LEVEL_NONE and os.geteuid() == 0:
             raise RuntimeError("refusing to run student code as root (isolation level rlimits)")
@@ -782,7 +817,7 @@ class Sandbox:
         env["AECOURSE_GRADE_EVENTS_FD"] = str(w_ev)
         uid = gid = None
         if level != LEVEL_NONE:
-            uid, gid = ensure_user(slot)
+            uid, gid = ensure_user(slot, role)
         binds = runtime_binds() + [(str(work), str(work), True)]
         hide = []
         for h in self.hide:
@@ -880,8 +915,8 @@ class Sandbox:
         argv = [
             # -s: the kernel inherits this process's stdout (the sandbox's pipe, counted toward max_output),
             # not a pytest capture file (which would take writes to file descriptor 1 uncounted)
-            sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-p", "nbval.plugin",
-            "-p", "aecourse.grade.nbplugin", "-c", "/dev/null", "--rootdir", str(work), "-o", "addopts=",
+            sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
+            "-p", "aecourse.grade.nbplugin", "-p", "nbval.plugin", "-c", "/dev/null", "--rootdir", str(work), "-o", "addopts=",
             "--nbval-lax", "--nbval-current-env", f"--nbval-cell-timeout={lim.cell_timeout}",
             "--nbval-kernel-startup-timeout=120", f"--junitxml={work / 'junit.xml'}", "-W", "ignore",
             nb_path_in_work,
