@@ -178,7 +178,8 @@ def main(argv=None) -> int:
         save(name, result)
         print(f"\n## {result['title']}\n\n{markdown_table(result['rows'])}\n" + "\n".join(verdict_lines(result))
               + f"\n\nmachine: {result['activity']['note']}\n", flush=True)
-    write_summaries(load_results())
+        # after each benchmark, so that a later book build includes the readers' page of this run
+        write_summaries(load_results())
     print(f"wrote {RESULTS / 'summary.md'} and {RESULTS / 'what_you_need.md'}", file=sys.stderr)
     return 0
 
