@@ -94,17 +94,20 @@ class Browser:
         makes DevTools answer "Inspected target navigated or closed"; that is retried, never
         reported as a page error. A page that does not load in ``timeout`` seconds is an error.
         """
+        ok, before = self._evaluate_while_loading("location.href")
+        before = before if ok else None
         self.send("Page.navigate", url=url)
         deadline = time.time() + timeout
-        redirecting, state = False, None
+        state = None
         while True:
             ok, state = self._evaluate_while_loading(
                 "[document.readyState, location.href, !!document.querySelector('meta[http-equiv=Refresh i]')]")
             if ok:
                 ready, href, refresh = state
-                if ready == "complete" and href == url and refresh:
-                    redirecting = True          # wait for the page it sends the reader to
-                elif ready == "complete" and (href == url or (redirecting and href != "about:blank")):
+                # Loaded: the page itself (unless it is about to send the reader on by meta refresh),
+                # or the page a redirect sent us to (the redirect may finish before the first look).
+                arrived = (href == url and not refresh) or href not in (url, before, "about:blank")
+                if ready == "complete" and arrived:
                     # MathJax 3 typesets after load; wait for its promise when it is on the page.
                     ok, _ = self._evaluate_while_loading(
                         "(window.MathJax && MathJax.startup && MathJax.startup.promise) "
